@@ -1,0 +1,71 @@
+r"""eoctheory: Edge-of-Chaos theory for deep networks with sparsity-inducing activations.
+
+A symbolic-numeric toolkit for the paper "Deep Neural Network Initialization with Sparsity
+Inducing Activations" (Price et al., ICLR 2024). An activation is defined once as a SymPy
+expression; variance maps, slopes, curvatures, sparsity and chi_1 are derived from it
+symbolically, compiled to NumPy, and checked against an mpmath oracle.
+
+Examples
+--------
+>>> import eoctheory as eoc
+>>> act = eoc.get_activation("crelu", tau=0.5, m=1.0)
+>>> round(float(eoc.sparsity(act, 1.0)), 6)
+0.691462
+"""
+
+from __future__ import annotations
+
+from . import precise
+from .activations import (
+    CATALOGUE,
+    PAPER_ACTIVATIONS,
+    Activation,
+    Parameter,
+    get_activation,
+    list_activations,
+)
+from .gaussian import NotPiecewisePolynomial
+from .maps import (
+    Q,
+    SIGMA_B2,
+    SIGMA_W2,
+    Derivation,
+    chi1,
+    derive,
+    second_moment,
+    second_moment_derivative,
+    slope_moment,
+    slope_moment4,
+    sparsity,
+    variance_curvature,
+    variance_map,
+    variance_slope,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "CATALOGUE",
+    "Derivation",
+    "NotPiecewisePolynomial",
+    "PAPER_ACTIVATIONS",
+    "Parameter",
+    "Q",
+    "SIGMA_B2",
+    "SIGMA_W2",
+    "__version__",
+    "chi1",
+    "derive",
+    "get_activation",
+    "list_activations",
+    "precise",
+    "second_moment",
+    "second_moment_derivative",
+    "slope_moment",
+    "slope_moment4",
+    "sparsity",
+    "variance_curvature",
+    "variance_map",
+    "variance_slope",
+]

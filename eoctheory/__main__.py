@@ -1,0 +1,15 @@
+"""Command line: ``python -m eoctheory {check,latex,...}``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import main as _main
+
+    return _main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+r"""Activations as data: a name, a SymPy expression in ``x``, its parameters and their values.
+
+The four sparsifying activations of the paper (Section 2-3, eqs. 7-10) with threshold
+:math:`\tau \ge 0` and clipping height :math:`m > 0`:
+
+.. math::
+
+    \mathrm{ReLU}_\tau(x) &= \max(0, x-\tau) \\
+    \mathrm{ST}_\tau(x) &= \operatorname{sign}(x)\max(0, |x|-\tau) \\
+    \mathrm{CReLU}_{\tau,m}(x) &= \min(m, \max(0, x-\tau)) \\
+    \mathrm{CST}_{\tau,m}(x) &= \operatorname{sign}(x)\min(m, \max(0, |x|-\tau))
+
+plus plain ReLU, the identity, hard-tanh and the smooth tanh, erf, GELU and SiLU. A new
+activation is one call away: :meth:`Activation.from_expr` (any SymPy expression, Piecewise
+allowed), :meth:`Activation.from_string`, or :meth:`Activation.from_callable` (a NumPy
+function; numeric route only).
+
+Examples
+--------
+>>> from eoctheory import get_activation, Activation
+>>> crelu = get_activation("crelu", tau=0.5, m=1.0)
+>>> crelu.values
+{'tau': 0.5, 'm': 1.0}
+>>> float(crelu(2.0))
+1.0
+>>> user = Activation.from_string("Piecewise((0, x < 0.3), (2*(x - 0.3), x < 1), (1.4, True))")
+>>> float(user(0.5))
+0.4
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+__all__ = [
+    "Activation",
+    "Parameter",
+    "X",
+    "TAU",
+    "M",
+    "CATALOGUE",
+    "PAPER_ACTIVATIONS",
+    "get_activation",
+    "list_activations",
+]
+
+#: The activation's argument (real).
+X = sp.Symbol("x", real=True)
+#: Threshold (``tau >= 0``).
+TAU = sp.Symbol("tau", nonnegative=True)
+#: Clipping height (``m > 0``).
+M = sp.Symbol("m", positive=True)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A symbolic parameter of an activation and its allowed range ``(lower, upper)``.
+
+    ``lower_open`` makes the lower bound strict (``m > 0``); bounds may be infinite.
+    """
+
+    name: str
+    symbol: sp.Symbol
+    lower: float = -math.inf
+    upper: float = math.inf
+    lower_open: bool = False
+    description: str = ""
+
+    def allowed(self) -> str:
+        lo = "" if self.lower == -math.inf else f"{self.name} {'>' if self.lower_open else '>='} {self.lower:g}"
+        hi = "" if self.upper == math.inf else f"{self.name} <= {self.upper:g}"
+        return " and ".join(s for s in (lo, hi) if s) or "any finite real number"
+
+    def check(self, value: Any) -> np.ndarray:
+        """Return ``value`` as a float array, or raise ValueError naming the parameter."""
+        arr = np.asarray(value, dtype=float)
+        bad = ~np.isfinite(arr)
+        if self.lower > -math.inf:
+            bad |= (arr <= self.lower) if self.lower_open else (arr < self.lower)
+        if self.upper < math.inf:
+            bad |= arr > self.upper
+        if bad.any():
+            first = arr[bad].flat[0] if arr.ndim else float(arr)
+            raise ValueError(f"parameter {self.name} must satisfy {self.allowed()} "
+                             f"(got {first!r})")
+        return arr
+
+
+_TAU_P = Parameter("tau", TAU, lower=0.0, description="threshold")
+_M_P = Parameter("m", M, lower=0.0, lower_open=True, description="clipping height")
+
+
+def _locals_for(params: tuple[Parameter, ...]) -> dict[str, Any]:
+    loc: dict[str, Any] = {"x": X, "max": sp.Max, "min": sp.Min, "abs": sp.Abs,
+                           "Max": sp.Max, "Min": sp.Min, "Abs": sp.Abs}
+    loc.update({p.name: p.symbol for p in params})
+    return loc
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    r"""An activation function :math:`\phi` with symbolic parameters and their values.
+
+    Parameters
+    ----------
+    name : str
+        Short name (the catalogue key, or a user's name).
+    expr : sympy.Expr or None
+        :math:`\phi(x)` in the symbol :data:`X` and the parameters' symbols. ``None`` for a
+        numeric-only activation made from a callable.
+    params : tuple of Parameter
+        The symbolic parameters, in a fixed order.
+    values : mapping
+        The parameter values used when none are passed explicitly.
+    label : str
+        LaTeX label, e.g. ``r"\mathrm{CReLU}_{\tau,m}"``.
+    func, dfunc : callable, optional
+        NumPy implementations of :math:`\phi` and :math:`\phi'` for numeric-only activations.
+    zero_free : bool
+        For callables: declare that :math:`\phi` vanishes only on a null set (sparsity 0).
+    """
+
+    name: str
+    expr: sp.Expr | None
+    params: tuple[Parameter, ...] = ()
+    values: Mapping[str, float] = field(default_factory=dict)
+    label: str = ""
+    func: Callable[[np.ndarray], np.ndarray] | None = None
+    dfunc: Callable[[np.ndarray], np.ndarray] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.params]
+        vals = dict(self.values)
+        unknown = set(vals) - set(names)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {sorted(unknown)} for activation "
+                             f"{self.name!r}; its parameters are {names}")
+        missing = set(names) - set(vals)
+        if missing:
+            raise ValueError(f"activation {self.name!r} needs values for {sorted(missing)}")
+        for p in self.params:
+            vals[p.name] = float(p.check(vals[p.name]))
+        object.__setattr__(self, "values", {n: vals[n] for n in names})
+        if not self.label:
+            object.__setattr__(self, "label", r"\mathrm{%s}" % self.name.replace("_", r"\_"))
+        if self.expr is not None:
+            allowed = {X} | {p.symbol for p in self.params}
+            extra = self.expr.free_symbols - allowed
+            if extra:
+                raise ValueError(
+                    f"expression for {self.name!r} uses symbol(s) "
+                    f"{sorted(str(s) for s in extra)}; allowed are x and the declared "
+                    f"parameters {names}")
+        elif self.func is None:
+            raise ValueError("an Activation needs an expression or a callable")
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def from_expr(cls, expr: sp.Expr | str, name: str = "custom",
+                  params: Mapping[str, float] | None = None,
+                  bounds: Mapping[str, tuple[float, float]] | None = None,
+                  label: str = "") -> Activation:
+        r"""Make an activation from a SymPy expression (or string) in ``x``.
+
+        Parameters
+        ----------
+        expr : sympy.Expr or str
+            :math:`\phi(x)`; ``Piecewise``, ``Max``, ``Min``, ``Abs`` and ``sign`` allowed.
+            Symbols named ``x``, ``tau``, ``m`` or any name in ``params`` are recognised.
+        params : mapping, optional
+            Parameter name -> value. ``tau`` and ``m`` get their usual ranges
+            (``tau >= 0``, ``m > 0``); other names are any real unless ``bounds`` says.
+        bounds : mapping, optional
+            Parameter name -> (lower, upper) allowed values (inclusive).
+
+        Decimal numbers are made exact rationals (``0.3`` -> ``3/10``) so that derived
+        closed forms cancel exactly.
+        """
+        params = dict(params or {})
+        bounds = dict(bounds or {})
+        plist: list[Parameter] = []
+        for pname in params:
+            if pname == "x":
+                raise ValueError("'x' is the activation's argument, not a parameter")
+            if pname == "tau" and "tau" not in bounds:
+                plist.append(_TAU_P)
+            elif pname == "m" and "m" not in bounds:
+                plist.append(_M_P)
+            else:
+                lo, hi = bounds.get(pname, (-math.inf, math.inf))
+                assumptions = {"real": True}
+                if lo >= 0:
+                    assumptions = {"nonnegative": True}
+                    if lo > 0:
+                        assumptions = {"positive": True}
+                plist.append(Parameter(pname, sp.Symbol(pname, **assumptions), lo, hi))
+        ptuple = tuple(plist)
+        if isinstance(expr, str):
+            expr = _parse(expr, ptuple)
+        else:
+            try:
+                expr = sp.sympify(expr)
+            except (sp.SympifyError, TypeError) as exc:
+                raise ValueError(f"cannot interpret {expr!r} as a SymPy expression") from exc
+            # replace user symbols by ours, by name (assumptions may differ)
+            by_name = {"x": X, **{p.name: p.symbol for p in ptuple}}
+            expr = expr.subs({s: by_name[s.name] for s in expr.free_symbols
+                              if s.name in by_name})
+        if not isinstance(expr, sp.Expr):
+            raise ValueError(f"the activation must be an expression in x, got {expr!r}")
+        expr = sp.nsimplify(expr, rational=True) if expr.has(sp.Float) else expr
+        return cls(name, expr, ptuple, params, label=label)
+
+    @classmethod
+    def from_string(cls, text: str, name: str = "custom",
+                    params: Mapping[str, float] | None = None, **kw: Any) -> Activation:
+        """Parse ``text`` with SymPy (see :meth:`from_expr`)."""
+        return cls.from_expr(text, name=name, params=params, **kw)
+
+    @classmethod
+    def from_callable(cls, func: Callable[[np.ndarray], np.ndarray], name: str = "callable",
+                      derivative: Callable[[np.ndarray], np.ndarray] | None = None,
+                      label: str = "") -> Activation:
+        r"""A numeric-only activation from a vectorised NumPy function.
+
+        Everything goes through quadrature; :math:`\phi'` is taken from ``derivative`` or,
+        if absent, from a fourth-order central difference.
+        """
+        if not callable(func):
+            raise ValueError("func must be callable")
+        return cls(name, None, (), {}, label=label, func=func, dfunc=derivative)
+
+    def with_values(self, **values: float) -> Activation:
+        """A copy with some parameter values replaced (same expression, same derivation)."""
+        return Activation(self.name, self.expr, self.params, {**self.values, **values},
+                          self.label, self.func, self.dfunc, self.description)
+
+    # --- evaluation ---------------------------------------------------------------------
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def symbols(self) -> tuple[sp.Symbol, ...]:
+        return tuple(p.symbol for p in self.params)
+
+    @property
+    def is_symbolic(self) -> bool:
+        return self.expr is not None
+
+    def resolve(self, given: Mapping[str, Any]) -> list[np.ndarray]:
+        """Parameter arrays in declared order: ``given`` overrides :attr:`values`; checked."""
+        unknown = set(given) - set(self.param_names)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {sorted(unknown)} for activation "
+                             f"{self.name!r}; its parameters are {list(self.param_names)}")
+        return [p.check(given.get(p.name, self.values[p.name])) for p in self.params]
+
+    @cached_property
+    def _numpy_fns(self) -> tuple[Callable, Callable]:
+        from .gaussian import NUMPY_FUNCTIONS
+
+        if self.expr is None:
+            return self.func, self.dfunc  # type: ignore[return-value]
+        args = (X, *self.symbols)
+        mods = [NUMPY_FUNCTIONS, "numpy"]
+        f = sp.lambdify(args, self.expr, modules=mods)
+        df = sp.lambdify(args, _derivative(self.expr), modules=mods)
+        return f, df
+
+    def __call__(self, x: Any, **params: float) -> np.ndarray:
+        r""":math:`\phi(x)` as a NumPy array (parameters default to :attr:`values`)."""
+        x = np.asarray(x, dtype=float)
+        f = self._numpy_fns[0]
+        if self.expr is None:
+            return np.asarray(f(x), dtype=float)
+        return np.broadcast_to(f(x, *self.resolve(params)), np.broadcast(x, *self.resolve(params)).shape).astype(float)
+
+    def derivative(self, x: Any, **params: float) -> np.ndarray:
+        r""":math:`\phi'(x)` (zero derivative chosen at kinks of piecewise activations)."""
+        x = np.asarray(x, dtype=float)
+        df = self._numpy_fns[1]
+        if self.expr is None:
+            if df is not None:
+                return np.asarray(df(x), dtype=float)
+            h = 1e-3 * np.maximum(1.0, np.abs(x))
+            f = self.func
+            return (8 * (f(x + h) - f(x - h)) - (f(x + 2 * h) - f(x - 2 * h))) / (12 * h)
+        vals = self.resolve(params)
+        return np.broadcast_to(df(x, *vals), np.broadcast(x, *vals).shape).astype(float)
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
+        body = f"expr={self.expr}" if self.expr is not None else "callable"
+        return f"Activation({self.name!r}, {body}{', ' + vals if vals else ''})"
+
+
+def _derivative(expr: sp.Expr) -> sp.Expr:
+    from .gaussian import _to_piecewise
+
+    return sp.piecewise_fold(sp.diff(_to_piecewise(expr), X))
+
+
+def _parse(text: str, params: tuple[Parameter, ...]) -> sp.Expr:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("the activation expression is empty; write phi(x) in SymPy syntax, "
+                         "e.g. 'Piecewise((0, x < 0.3), (x - 0.3, True))'")
+    try:
+        expr = sp.parse_expr(text, local_dict=_locals_for(params))
+    except Exception as exc:  # SyntaxError, TokenError, SympifyError, TypeError ...
+        raise ValueError(f"cannot parse activation expression {text!r}: "
+                         f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+    if not isinstance(expr, sp.Expr):
+        raise ValueError(f"activation expression {text!r} is not an expression in x")
+    # a parsed symbol 'x' may come back without assumptions if it appears in odd places
+    return expr.subs({s: X for s in expr.free_symbols if s.name == "x" and s != X})
+
+
+def _pw(*branches):
+    return sp.Piecewise(*branches)
+
+
+def _builtin() -> dict[str, Activation]:
+    x, tau, m = X, TAU, M
+    tp, mp_ = (_TAU_P,), (_TAU_P, _M_P)
+    acts = [
+        Activation("relu", _pw((0, x <= tau), (x - tau, True)), tp, {"tau": 0.0},
+                   r"\mathrm{ReLU}_{\tau}", description="ReLU_tau(x) = max(0, x - tau) (eq. 7)"),
+        Activation("st", _pw((x + tau, x < -tau), (0, x <= tau), (x - tau, True)), tp,
+                   {"tau": 0.0}, r"\mathrm{ST}_{\tau}",
+                   description="soft thresholding ST_tau (eq. 8)"),
+        Activation("crelu", _pw((0, x <= tau), (x - tau, x < tau + m), (m, True)), mp_,
+                   {"tau": 0.0, "m": 1.0}, r"\mathrm{CReLU}_{\tau,m}",
+                   description="clipped ReLU_tau, CReLU_{tau,m} (eq. 9)"),
+        Activation("cst", _pw((-m, x <= -tau - m), (x + tau, x < -tau), (0, x <= tau),
+                              (x - tau, x < tau + m), (m, True)), mp_,
+                   {"tau": 0.0, "m": 1.0}, r"\mathrm{CST}_{\tau,m}",
+                   description="clipped soft thresholding CST_{tau,m} (eq. 10)"),
+        Activation("plain_relu", sp.Max(0, x), (), {}, r"\mathrm{ReLU}",
+                   description="ReLU(x) = max(0, x)"),
+        Activation("identity", x, (), {}, r"\mathrm{id}", description="phi(x) = x"),
+        Activation("hardtanh", sp.Max(-1, sp.Min(1, x)), (), {}, r"\mathrm{HardTanh}",
+                   description="HardTanh(x) = max(-1, min(1, x))"),
+        Activation("tanh", sp.tanh(x), (), {}, r"\tanh", description="tanh(x)"),
+        Activation("erf", sp.erf(x), (), {}, r"\mathrm{erf}", description="erf(x)"),
+        Activation("gelu", x * (1 + sp.erf(x / sp.sqrt(2))) / 2, (), {}, r"\mathrm{GELU}",
+                   description="GELU(x) = x Phi(x)"),
+        Activation("silu", x * (1 + sp.tanh(x / 2)) / 2, (), {}, r"\mathrm{SiLU}",
+                   description="SiLU(x) = x sigmoid(x) = x (1 + tanh(x/2)) / 2"),
+    ]
+    return {a.name: a for a in acts}
+
+
+#: The built-in activations by name.
+CATALOGUE: dict[str, Activation] = _builtin()
+#: The paper's four sparsifying activations.
+PAPER_ACTIVATIONS: tuple[str, ...] = ("relu", "st", "crelu", "cst")
+_ALIASES = {"relu_tau": "relu", "st_tau": "st", "relu0": "plain_relu", "id": "identity",
+            "swish": "silu", "hard_tanh": "hardtanh"}
+
+
+def list_activations() -> list[str]:
+    """Names of the built-in activations."""
+    return list(CATALOGUE)
+
+
+def get_activation(name: str | Activation, **values: float) -> Activation:
+    """A catalogue activation by name (case-insensitive), with parameter values set.
+
+    Raises ValueError naming the known activations if ``name`` is unknown.
+    """
+    if isinstance(name, Activation):
+        return name.with_values(**values) if values else name
+    key = str(name).strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in CATALOGUE:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(CATALOGUE)} "
+                         "(or use Activation.from_string for your own)")
+    act = CATALOGUE[key]
+    return act.with_values(**values) if values else act

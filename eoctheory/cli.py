@@ -1,0 +1,68 @@
+"""``python -m eoctheory COMMAND``: the command-line front end.
+
+Each command lives in its own module ``eoctheory/_cmd_<name>.py`` exposing
+
+* ``HELP``: one line for the command list,
+* ``add_arguments(parser)``: its options,
+* ``run(args) -> int``: does the work, returns the exit code.
+
+Modules are imported only for the command that runs, so ``--help`` and errors stay fast.
+A user mistake (a ``ValueError`` from the library, or bad options) prints one line on
+stderr and exits with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("check", "latex", "simulate", "recommend")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad options in one line on stderr and exits with 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(f"eoctheory._cmd_{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"eoctheory._cmd_{name}":
+            return None
+        raise
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="python -m eoctheory",
+                           description="Edge-of-Chaos theory for sparsity-inducing activations.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name in COMMANDS:
+        mod = _module(name)
+        if mod is None:
+            continue
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except ValueError as exc:  # user mistakes: one line, exit 2
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"eoctheory {args.command}: error: {msg}\n")
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.stderr.write("interrupted\n")
+        return 130

@@ -1,0 +1,366 @@
+r"""Exact Gaussian expectations of piecewise-polynomial expressions, as SymPy.
+
+This is the symbolic engine behind every closed form in eoctheory. An activation
+:math:`\phi` that is a polynomial on each of finitely many intervals (its breakpoints may
+depend on symbolic parameters such as :math:`\tau, m`) is split into those intervals, and
+
+.. math::
+
+    \mathbb{E}[p(\sqrt{q} Z)\,\mathbf 1\{a<Z<b\}] = \sum_k c_k q^{k/2} M_k(a, b),\qquad
+    M_k(a, b) = \int_a^b z^k \varphi(z)\,dz,
+
+with the truncated-Gaussian moments built exactly by the recursion
+
+.. math::
+
+    M_0 = \Phi(b)-\Phi(a),\quad M_1 = \varphi(a)-\varphi(b),\quad
+    M_k = a^{k-1}\varphi(a) - b^{k-1}\varphi(b) + (k-1) M_{k-2}.
+
+(Appendices B and E of the paper do this by hand for each activation; here it is done once
+for all.) The results are SymPy expressions in three special functions defined here:
+
+* :class:`GaussPDF` :math:`\varphi(x)`, the standard normal density,
+* :class:`GaussCDF` :math:`\Phi(x)`, the standard normal CDF (an upper tail is written
+  :math:`\Phi(-a)`, so it never cancels),
+* :class:`GaussMass` :math:`\Phi(b)-\Phi(a)`, kept as one object so that its numeric
+  implementation can take the difference of upper tails when both ends are positive.
+
+Keeping them unevaluated makes differentiation exact and cheap (``fdiff``), lets coefficients
+be collected and cancelled, and gives the LaTeX printer the paper's notation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import product
+
+import numpy as np
+import sympy as sp
+from scipy import special as _sc
+
+__all__ = [
+    "GaussPDF",
+    "GaussCDF",
+    "GaussMass",
+    "Piece",
+    "NotPiecewisePolynomial",
+    "piecewise_intervals",
+    "gaussian_expectation",
+    "canonical",
+    "NUMPY_FUNCTIONS",
+    "MPMATH_FUNCTIONS",
+]
+
+_SQRT2 = sp.sqrt(2)
+_SQRT2PI_INV = 1.0 / np.sqrt(2.0 * np.pi)
+
+
+class GaussPDF(sp.Function):
+    r"""Standard normal density :math:`\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}`."""
+
+    nargs = 1
+    is_real = True
+    is_nonnegative = True
+
+    @classmethod
+    def eval(cls, x):
+        if x is sp.S.Infinity or x is sp.S.NegativeInfinity:
+            return sp.S.Zero
+        if x.is_zero:
+            return 1 / sp.sqrt(2 * sp.pi)
+        if x.could_extract_minus_sign():
+            return cls(-x)
+        return None
+
+    def fdiff(self, argindex=1):
+        return -self.args[0] * GaussPDF(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.exp)._eval_evalf(prec)
+
+
+class GaussCDF(sp.Function):
+    r"""Standard normal CDF :math:`\Phi(x) = \tfrac12\operatorname{erfc}(-x/\sqrt2)`."""
+
+    nargs = 1
+    is_real = True
+    is_nonnegative = True
+
+    @classmethod
+    def eval(cls, x):
+        if x is sp.S.Infinity:
+            return sp.S.One
+        if x is sp.S.NegativeInfinity:
+            return sp.S.Zero
+        if x.is_zero:
+            return sp.S.Half
+        return None
+
+    def fdiff(self, argindex=1):
+        return GaussPDF(self.args[0])
+
+    def _eval_rewrite_as_erfc(self, x, **kwargs):
+        return sp.erfc(-x / _SQRT2) / 2
+
+    def _eval_rewrite_as_erf(self, x, **kwargs):
+        return (1 + sp.erf(x / _SQRT2)) / 2
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.erfc)._eval_evalf(prec)
+
+
+class GaussMass(sp.Function):
+    r"""Gaussian mass of an interval, :math:`P(a<Z<b) = \Phi(b)-\Phi(a)`."""
+
+    nargs = 2
+    is_real = True
+
+    @classmethod
+    def eval(cls, a, b):
+        if b is sp.S.Infinity:
+            return GaussCDF(-a)
+        if a is sp.S.NegativeInfinity:
+            return GaussCDF(b)
+        if sp.simplify(b - a) == 0:
+            return sp.S.Zero
+        if a.could_extract_minus_sign() and b.could_extract_minus_sign():
+            return cls(-b, -a)  # symmetry of the Gaussian
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return -GaussPDF(a) if argindex == 1 else GaussPDF(b)
+
+    def _eval_rewrite_as_GaussCDF(self, a, b, **kwargs):
+        return GaussCDF(b) - GaussCDF(a)
+
+    def _eval_rewrite_as_erfc(self, a, b, **kwargs):
+        return (sp.erfc(a / _SQRT2) - sp.erfc(b / _SQRT2)) / 2
+
+    def _eval_rewrite_as_erf(self, a, b, **kwargs):
+        return (sp.erf(b / _SQRT2) - sp.erf(a / _SQRT2)) / 2
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.erfc)._eval_evalf(prec)
+
+
+# --- numeric implementations used by lambdify --------------------------------------------
+
+def _np_pdf(x):
+    x = np.asarray(x, dtype=float)
+    return np.exp(-0.5 * x * x) * _SQRT2PI_INV
+
+
+def _np_mass(a, b):
+    """Phi(b) - Phi(a) without cancellation: upper tails when a > 0."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    flip = a > 0
+    lo = np.where(flip, -b, a)
+    hi = np.where(flip, -a, b)
+    return _sc.ndtr(hi) - _sc.ndtr(lo)
+
+
+def _mp_mass(a, b):
+    import mpmath
+
+    return mpmath.ncdf(b) - mpmath.ncdf(a)
+
+
+def _mp_pdf(x):
+    import mpmath
+
+    return mpmath.npdf(x)
+
+
+def _mp_cdf(x):
+    import mpmath
+
+    return mpmath.ncdf(x)
+
+
+#: Name -> NumPy implementation, for ``sympy.lambdify(..., modules=[NUMPY_FUNCTIONS, "numpy"])``.
+NUMPY_FUNCTIONS = {
+    "GaussPDF": _np_pdf,
+    "GaussCDF": _sc.ndtr,
+    "GaussMass": _np_mass,
+    "erf": _sc.erf,
+    "erfc": _sc.erfc,
+}
+#: Name -> mpmath implementation, for ``sympy.lambdify(..., modules=[MPMATH_FUNCTIONS, "mpmath"])``.
+MPMATH_FUNCTIONS = {"GaussPDF": _mp_pdf, "GaussCDF": _mp_cdf, "GaussMass": _mp_mass}
+
+
+# --- piecewise decomposition --------------------------------------------------------------
+
+class NotPiecewisePolynomial(ValueError):
+    """The expression is not a polynomial on finitely many orderable intervals."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One interval ``(lo, hi)`` of the real line on which the activation is ``expr``."""
+
+    lo: sp.Expr
+    hi: sp.Expr
+    expr: sp.Expr
+
+
+def _to_piecewise(expr: sp.Expr) -> sp.Expr:
+    expr = expr.rewrite(sp.Piecewise)
+    for f in (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside):
+        expr = expr.replace(lambda e, f=f: isinstance(e, f), lambda e: e.rewrite(sp.Piecewise))
+    return sp.piecewise_fold(expr)
+
+
+def _linear_roots(e: sp.Expr, x: sp.Symbol) -> list[sp.Expr]:
+    """Roots in x of e = 0, where e is linear in x once every Abs takes a sign."""
+    abses = sorted(e.atoms(sp.Abs), key=sp.default_sort_key)
+    roots = []
+    for signs in product((1, -1), repeat=len(abses)):
+        ei = e.subs({ab: s * ab.args[0] for ab, s in zip(abses, signs)})
+        ei = sp.expand(ei)
+        if not ei.has(x):
+            continue
+        poly = sp.Poly(ei, x) if ei.is_polynomial(x) else None
+        if poly is None or poly.degree() != 1:
+            raise NotPiecewisePolynomial(f"condition {e} is not linear in x")
+        c1, c0 = poly.all_coeffs()
+        roots.append(sp.simplify(-c0 / c1))
+    return roots
+
+
+def _is_nonneg(e: sp.Expr) -> bool | None:
+    e = sp.simplify(e)
+    if e.is_nonnegative:
+        return True
+    if e.is_nonpositive:
+        return False
+    return None
+
+
+def _sort_points(points: list[sp.Expr]) -> list[sp.Expr]:
+    uniq: list[sp.Expr] = []
+    for p in points:
+        if not any(sp.simplify(p - u) == 0 for u in uniq):
+            uniq.append(p)
+    # insertion sort with a comparator that must decide every pair
+    out: list[sp.Expr] = []
+    for p in uniq:
+        i = 0
+        while i < len(out):
+            d = _is_nonneg(out[i] - p)
+            if d is None:
+                raise NotPiecewisePolynomial(
+                    f"cannot order the breakpoints {p} and {out[i]} with the parameters' "
+                    "assumptions")
+            if d:
+                break
+            i += 1
+        out.insert(i, p)
+    return out
+
+
+def _branch_at(pw: sp.Piecewise, x: sp.Symbol, point: sp.Expr) -> sp.Expr:
+    for e, c in pw.args:
+        val = c.subs(x, point) if c is not sp.true else sp.true
+        val = sp.simplify(val) if val not in (sp.true, sp.false) else val
+        if val == sp.true:
+            return e
+        if val != sp.false:
+            raise NotPiecewisePolynomial(f"cannot decide condition {c} at x = {point}")
+    raise NotPiecewisePolynomial(f"activation undefined at x = {point}")
+
+
+@lru_cache(maxsize=256)
+def piecewise_intervals(expr: sp.Expr, x: sp.Symbol) -> tuple[Piece, ...]:
+    """Split ``expr`` into pieces ``(lo, hi, polynomial in x)`` covering the real line.
+
+    Raises :class:`NotPiecewisePolynomial` if a piece is not a polynomial in ``x``, a
+    condition is not linear in ``x``, or the breakpoints cannot be ordered with the
+    parameters' assumptions (the caller may then substitute numeric parameter values).
+    """
+    pw = _to_piecewise(sp.sympify(expr))
+    if isinstance(pw, sp.Piecewise):
+        points: list[sp.Expr] = []
+        for _, c in pw.args:
+            for rel in c.atoms(sp.core.relational.Relational):
+                points.extend(_linear_roots(rel.lhs - rel.rhs, x))
+        points = _sort_points(points)
+        bounds = [sp.S.NegativeInfinity, *points, sp.S.Infinity]
+        pieces: list[Piece] = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if lo is sp.S.NegativeInfinity:
+                mid = hi - 1
+            elif hi is sp.S.Infinity:
+                mid = lo + 1
+            else:
+                mid = (lo + hi) / 2
+            e = _branch_at(pw, x, mid)
+            if pieces and sp.simplify(pieces[-1].expr - e) == 0:
+                pieces[-1] = Piece(pieces[-1].lo, hi, pieces[-1].expr)
+            else:
+                pieces.append(Piece(lo, hi, e))
+    else:
+        pieces = [Piece(sp.S.NegativeInfinity, sp.S.Infinity, pw)]
+    for p in pieces:
+        if p.expr.has(sp.Piecewise) or not p.expr.is_polynomial(x):
+            raise NotPiecewisePolynomial(f"piece {p.expr} is not a polynomial in x")
+    return tuple(pieces)
+
+
+def _truncated_moments(n: int, a: sp.Expr, b: sp.Expr) -> list[sp.Expr]:
+    """[M_0, ..., M_n] with M_k = int_a^b z^k pdf(z) dz (a may be -oo, b may be +oo)."""
+
+    def boundary(k: int) -> sp.Expr:  # a^k pdf(a) - b^k pdf(b), zero at infinite ends
+        ta = 0 if a is sp.S.NegativeInfinity else a**k * GaussPDF(a)
+        tb = 0 if b is sp.S.Infinity else b**k * GaussPDF(b)
+        return ta - tb
+
+    moments = [GaussMass(a, b), boundary(0)]
+    for k in range(2, n + 1):
+        moments.append(boundary(k - 1) + (k - 1) * moments[k - 2])
+    return moments[: n + 1]
+
+
+def gaussian_expectation(pieces: tuple[Piece, ...], x: sp.Symbol, r: sp.Symbol,
+                         power: int = 1) -> sp.Expr:
+    r"""Exact :math:`\mathbb{E}[f(rZ)^{p}]` for ``f`` given as polynomial pieces in ``x``.
+
+    ``r`` is the standard deviation :math:`\sqrt{q}` (a positive symbol or number).
+    """
+    total = sp.S.Zero
+    for p in pieces:
+        poly = sp.Poly(sp.expand(p.expr**power), x)
+        if poly.is_zero:
+            continue
+        a = p.lo / r if p.lo.is_finite else p.lo
+        b = p.hi / r if p.hi.is_finite else p.hi
+        moments = _truncated_moments(poly.degree(), a, b)
+        for (k,), c in poly.terms():
+            total += c * r**k * moments[k]
+    return total
+
+
+def canonical(expr: sp.Expr) -> sp.Expr:
+    r"""Collect ``expr`` on the Gaussian special functions and cancel each coefficient.
+
+    Differentiating a closed form produces many terms that cancel exactly (e.g. all the
+    :math:`\varphi` terms in :math:`\tfrac{d}{dq}\mathbb{E}[\mathrm{ReLU}_\tau^2]`); doing the
+    cancellation symbolically keeps the compiled maps short and free of round-off.
+    """
+    expr = sp.expand(expr).replace(
+        lambda e: isinstance(e, (GaussPDF, GaussCDF, GaussMass)),
+        lambda e: e.func(*[sp.factor(a) for a in e.args]))
+    atoms = sorted(expr.atoms(GaussPDF, GaussCDF, GaussMass), key=sp.default_sort_key)
+    if not atoms:
+        return sp.factor(sp.cancel(expr))
+    parts = sp.collect(expr, atoms, evaluate=False)
+    out = sp.S.Zero
+    for atom, coeff in parts.items():
+        out += sp.factor(sp.cancel(coeff)) * atom
+    return out
