@@ -1,0 +1,549 @@
+r"""Fixed points of the variance map, their stability, saddle-node bifurcations, a verdict.
+
+A fixed point :math:`q` of :math:`V` (THEORY.md §2) is
+
+* **stable** if :math:`|V'(q)| < 1` (iterates converge at rate :math:`1 - V'(q)`),
+* **unstable** if :math:`|V'(q)| > 1`,
+* **semi-stable** (tangent) if :math:`V'(q) = 1`: attracting from one side only; with
+  :math:`V''(q) > 0` from below (ReLU_tau and ST_tau on the EoC, Sec. 2).
+
+Fixed points are found on a dense logarithmic grid by first locating the critical points
+of :math:`F(q) = V(q) - q` (roots of :math:`V' - 1`), so that :math:`F` is monotone between
+consecutive ones and a pair of close roots cannot hide inside a grid cell; each root is then
+polished and *verified in mpmath* at ``dps`` digits: the residual must vanish to
+:math:`10^{-\mathrm{dps}+5}` and the root must agree with a second solve at
+``dps + 15`` digits.
+
+A saddle-node bifurcation in a family (vary ``m``, ``tau`` or ``q_star`` along the EoC) is
+where :math:`V(q) = q` and :math:`V'(q) = 1` hold together away from :math:`q^*`
+(Sec. 3.1, Figure 4); :func:`saddle_node` finds it and verifies it the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from . import maps
+from ._roots import illinois
+from .activations import Activation, get_activation
+from .eoc import eoc_point, tau_from_sparsity
+from .gaussian import MPMATH_FUNCTIONS, NotPiecewisePolynomial
+
+__all__ = [
+    "FixedPoint",
+    "Bifurcation",
+    "StabilityReport",
+    "fixed_points",
+    "saddle_node",
+    "assess",
+    "VERDICT_RULE",
+]
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """A verified fixed point of the variance map.
+
+    ``q`` (float), ``q_mp`` (the mpmath root, as a string of ``dps`` digits), ``V_prime``,
+    ``V_second``, ``kind`` ('stable', 'unstable', 'semi-stable'), ``residual``
+    (:math:`|V(q)-q|` at ``dps`` digits) and ``digits`` (agreement of the two solves).
+    """
+
+    q: float
+    V_prime: float
+    V_second: float
+    kind: str
+    q_mp: str = ""
+    residual: float = 0.0
+    digits: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"q": self.q, "V_prime": self.V_prime, "V_second": self.V_second,
+                "kind": self.kind, "residual": self.residual, "digits": self.digits}
+
+
+# --- mpmath closed forms --------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def _mp_closed(expr: sp.Expr, symbols: tuple) -> dict:
+    der = maps._derive_expr(expr, symbols)
+    args = (maps.Q, *symbols)
+    mods = [MPMATH_FUNCTIONS, "mpmath"]
+    out = {}
+    for name in ("second_moment", "second_moment_d1", "second_moment_d2", "slope_moment"):
+        e = getattr(der, name)
+        out[name] = None if e is None else sp.lambdify(args, e, modules=mods)
+    return out
+
+
+class _MPMap:
+    """V, V', V'' at arbitrary precision: closed form if derivable, else the quadrature oracle."""
+
+    def __init__(self, act: Activation, params: dict):
+        self.act = act
+        self.params = {**act.values, **params}
+        self.fns = None
+        if act.expr is not None:
+            try:
+                der = maps.derive(act)
+                if der.params == act.symbols:
+                    self.fns = _mp_closed(act.expr, act.symbols)
+            except NotPiecewisePolynomial:
+                pass
+
+    def _pv(self):
+        return [mpmath.mpf(self.params[p.name]) for p in self.act.params]
+
+    def E(self, name: str, q):
+        if self.fns is not None:
+            return self.fns[name](q, *self._pv())
+        from . import precise
+
+        dps = mpmath.mp.dps
+        kw = {k: float(v) for k, v in self.params.items()}
+        if name == "second_moment":
+            return precise.second_moment(self.act, q, dps, **kw)
+        if name == "slope_moment":
+            return precise.slope_moment(self.act, q, dps, **kw)
+        return precise.second_moment_derivative(self.act, q, int(name[-1]), dps, **kw)
+
+
+def _classify(vp: float, vpp: float, tangent: bool) -> str:
+    if tangent or abs(vp - 1) < 1e-9:
+        return "semi-stable"
+    return "stable" if abs(vp) < 1 else "unstable"
+
+
+def _verify_root(F, q0, dps: int, tangent: bool = False, dF=None):
+    """Solve at dps and dps+15 digits; return (root at dps, residual, digits agreed)."""
+    roots = []
+    for d in (dps, dps + 15):
+        with mpmath.workdps(d):
+            g = dF if tangent else F
+            r = mpmath.findroot(g, mpmath.mpf(q0), solver="newton" if False else "secant",
+                                tol=mpmath.mpf(10) ** (-d + 3), maxsteps=200)
+            roots.append(r)
+    with mpmath.workdps(dps + 15):
+        r1, r2 = roots
+        agree = abs(r1 - r2) / max(abs(r2), mpmath.mpf(10) ** (-dps))
+        digits = float(-mpmath.log10(agree)) if agree > 0 else float(dps + 15)
+    with mpmath.workdps(dps):
+        res = abs(F(r1))
+    return r1, float(res), digits
+
+
+def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float, *,
+                 q_max: float | None = None, dps: int = 30, verify: bool = True,
+                 grid: int = 4000, **params: Any) -> list[FixedPoint]:
+    r"""Every fixed point :math:`V(q) = q` on :math:`(0, Q]`, classified and verified.
+
+    Parameters
+    ----------
+    activation : Activation or str
+    sigma_w2, sigma_b2 : float
+        The initialisation.
+    q_max : float, optional
+        Upper end :math:`Q` of the search (default: 100 times the larger of 1,
+        :math:`\sigma_b^2` and :math:`V(1)`).
+    dps : int, default 30
+        Digits for the mpmath verification (>= 30 recommended).
+    verify : bool, default True
+        Polish and verify every root in mpmath (raises RuntimeError if one fails).
+    grid : int, default 4000
+        Points of the logarithmic search grid.
+
+    Examples
+    --------
+    >>> from eoctheory.stability import fixed_points
+    >>> [(round(fp.q, 12), fp.kind) for fp in fixed_points("identity", 0.5, 1.0)]
+    [(2.0, 'stable')]
+    """
+    act = get_activation(activation)
+    sw2, sb2 = float(sigma_w2), float(sigma_b2)
+    maps._check_sigma(sw2, "sigma_w2", True)
+    maps._check_sigma(sb2, "sigma_b2", False)
+    act.resolve(params)
+    if q_max is None:
+        q_max = 100 * max(1.0, sb2, float(maps.variance_map(act, 1.0, sw2, sb2, **params)))
+    q_max = float(maps._check_q(q_max, "q_max"))
+    qs = np.geomspace(q_max * 1e-9, q_max, grid)
+    F = maps.variance_map(act, qs, sw2, sb2, **params) - qs
+    dF = maps.variance_slope(act, qs, sw2, **params) - 1.0
+
+    # critical points of F: sign changes of V' - 1, polished
+    s = np.sign(dF)
+    idx = np.nonzero(s[:-1] * s[1:] < 0)[0]
+    crit = np.array([])
+    if idx.size:
+        crit = illinois(lambda q: maps.variance_slope(act, q, sw2, **params) - 1.0,
+                        qs[idx], qs[idx + 1], dF[idx], dF[idx + 1])
+    edges = np.concatenate([[qs[0]], crit, [qs[-1]]])
+    Fe = maps.variance_map(act, edges, sw2, sb2, **params) - edges
+    cands: list[tuple[float, bool]] = []
+    scale = np.maximum(1.0, edges)
+    for k in range(len(edges) - 1):
+        a, b, fa, fb = edges[k], edges[k + 1], Fe[k], Fe[k + 1]
+        if fa * fb < 0:
+            r = illinois(lambda q: maps.variance_map(act, q, sw2, sb2, **params) - q,
+                         np.array([a]), np.array([b]), np.array([fa]), np.array([fb]))
+            cands.append((float(r[0]), False))
+    for k in range(1, len(edges) - 1):  # touching zero at a critical point: tangent root
+        if abs(Fe[k]) <= 1e-10 * scale[k]:
+            cands.append((float(edges[k]), True))
+    cands.sort()
+    # a tangent candidate next to an ordinary root is the same root seen twice
+    merged: list[tuple[float, bool]] = []
+    for q0, tan in cands:
+        if merged and abs(q0 - merged[-1][0]) <= 1e-6 * q0:
+            merged[-1] = (merged[-1][0], merged[-1][1] or tan)
+            continue
+        merged.append((q0, tan))
+
+    out: list[FixedPoint] = []
+    mpm = _MPMap(act, params) if verify else None
+    for q0, tan in merged:
+        vp = float(maps.variance_slope(act, q0, sw2, **params))
+        vpp = float(maps.variance_curvature(act, q0, sw2, **params))
+        if not verify:
+            out.append(FixedPoint(q0, vp, vpp, _classify(vp, vpp, tan)))
+            continue
+        out.extend(_verified(mpm, sw2, sb2, q0, tan, dps))
+    return _merge_tangent(out, mpm, sw2, sb2, dps) if verify else out
+
+
+def _merge_tangent(fps: list[FixedPoint], mpm, sw2, sb2, dps) -> list[FixedPoint]:
+    """Two roots closer than 1e-6 q with V' on both sides of 1 are one tangent root.
+
+    With float64 parameters (an EoC point is only known to ~1e-16) an exactly tangent
+    map such as ReLU_tau on the EoC becomes two roots ~sqrt(1e-16) apart or none; they are
+    indistinguishable in practice and are reported as one semi-stable fixed point.
+    """
+    out: list[FixedPoint] = []
+    for f in fps:
+        if out and abs(f.q - out[-1].q) <= 1e-6 * f.q and \
+                (out[-1].V_prime - 1) * (f.V_prime - 1) <= 0:
+            prev = out.pop()
+            out.extend(_verified(mpm, sw2, sb2, 0.5 * (prev.q + f.q), True, dps,
+                                 force_tangent=True))
+            continue
+        out.append(f)
+    return out
+
+
+def _verified(mpm: _MPMap, sw2: float, sb2: float, q0: float, tangent: bool,
+              dps: int, force_tangent: bool = False) -> list[FixedPoint]:
+    def F(q):
+        return mpmath.mpf(sw2) * mpm.E("second_moment", q) + mpmath.mpf(sb2) - q
+
+    def dF(q):
+        return mpmath.mpf(sw2) * mpm.E("second_moment_d1", q) - 1
+
+    def fp_from(r, res, digits, tan):
+        with mpmath.workdps(dps):
+            vp = float(mpmath.mpf(sw2) * mpm.E("second_moment_d1", r))
+            vpp = float(mpmath.mpf(sw2) * mpm.E("second_moment_d2", r))
+            q_mp = mpmath.nstr(r, dps)
+        return FixedPoint(float(r), vp, vpp, _classify(vp, vpp, tan), q_mp, res, digits)
+
+    tol_res = 10.0 ** (-dps + 5)
+    if not tangent:
+        r, res, digits = _verify_root(F, q0, dps)
+        if res > tol_res * max(1.0, float(r)) or digits < dps - 5:
+            raise RuntimeError(f"fixed point near q = {q0:.6g} failed mpmath verification "
+                               f"(residual {res:.2e}, {digits:.1f} digits)")
+        return [fp_from(r, res, digits, False)]
+    # tangent candidate: locate the extremum of F precisely, then decide at high precision
+    r, _, digits = _verify_root(F, q0, dps, tangent=True, dF=dF)
+    with mpmath.workdps(dps + 15):
+        fr = F(r)
+    if force_tangent or abs(fr) <= tol_res * max(1.0, float(r)):
+        res = float(abs(fr))
+        return [fp_from(r, res, digits, True)]
+    # not touching at high precision: either no root or two close roots around r
+    found = []
+    with mpmath.workdps(dps + 15):
+        for sgn in (-1, 1):
+            step = mpmath.mpf(10) ** (-6) * r
+            for _ in range(60):
+                other = r + sgn * step
+                if F(other) * fr < 0:
+                    found.append((min(r, other), max(r, other)))
+                    break
+                step *= 2
+    out = []
+    for lo, hi in found:
+        rr, res, dig = _verify_root(F, (lo + hi) / 2, dps)
+        out.append(fp_from(rr, res, dig, False))
+    return out
+
+
+# --- bifurcations ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bifurcation:
+    """A saddle-node: at ``vary`` = ``value`` a pair of fixed points is born at ``q``.
+
+    ``digits`` is the agreement of the mpmath solves at ``dps`` and ``dps + 15`` digits;
+    ``residual`` the larger of :math:`|V(q)-q|` and :math:`|V'(q)-1|` there.
+    """
+
+    vary: str
+    value: float
+    q: float
+    value_mp: str
+    q_mp: str
+    residual: float
+    digits: float
+    sigma_w2: float
+    sigma_b2: float
+    params: dict = field(default_factory=dict)
+
+
+def _family(act: Activation, vary: str, q_star: float, fixed: dict):
+    """p -> (q_star, params) along the EoC family."""
+    def at(p):
+        params = dict(fixed)
+        qs = q_star
+        if vary == "q_star":
+            qs = p
+        else:
+            params[vary] = p
+        return qs, params
+    return at
+
+
+def saddle_node(activation: Activation | str, vary: str = "m", *, bracket: tuple[float, float],
+                q_star: float = 1.0, sparsity: float | None = None, dps: int = 30,
+                q_max: float | None = None, **params: Any) -> Bifurcation:
+    r"""The parameter value at which a saddle-node creates two new fixed points on the EoC.
+
+    Along the family (``vary`` one of ``'m'``, ``'tau'``, ``'q_star'``; the network is put
+    on the EoC at :math:`q^*` for every value), the number of fixed points of :math:`V`
+    changes where :math:`V(q) = q` and :math:`V'(q) = 1` hold together. The count is
+    bracketed in ``bracket`` and bisected in float64, then the pair
+    :math:`(q_c, p_c)` is solved as a 2x2 system in mpmath at ``dps`` and ``dps + 15``
+    digits and checked (residual and agreement).
+
+    Parameters
+    ----------
+    sparsity : float, optional
+        Fix :math:`\tau` from this sparsity at :math:`q^*` (for ``vary='m'`` or
+        ``'q_star'``).
+
+    Raises
+    ------
+    ValueError
+        If the number of fixed points is the same at both ends of ``bracket``.
+    """
+    act = get_activation(activation)
+    if vary not in ("m", "tau", "q_star"):
+        raise ValueError(f"vary must be 'm', 'tau' or 'q_star' (got {vary!r})")
+    if vary != "q_star" and vary not in act.param_names:
+        raise ValueError(f"activation {act.name!r} has no parameter {vary!r}")
+    fixed = dict(params)
+    if sparsity is not None:
+        fixed["tau"] = float(tau_from_sparsity(act, sparsity, q_star,
+                                               **{k: v for k, v in fixed.items() if k != "tau"}
+                                               if vary != "m" else {}))
+    at = _family(act, vary, q_star, fixed)
+
+    def count(p):
+        qs, prm = at(p)
+        pt = eoc_point(act, qs, **prm)
+        fps = fixed_points(act, float(pt.sigma_w2), float(pt.sigma_b2), verify=False,
+                           q_max=q_max, **prm)
+        return len(fps), fps, pt
+
+    lo, hi = map(float, bracket)
+    n_lo, n_hi = count(lo)[0], count(hi)[0]
+    if n_lo == n_hi:
+        raise ValueError(f"the number of fixed points is {n_lo} at both ends of bracket "
+                         f"{bracket}: no saddle-node detected there")
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if count(mid)[0] == n_lo:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-11 * abs(hi):
+            break
+    n_new, fps_new, _ = count(hi)
+    _, fps_old, _ = count(lo)
+    old = [f.q for f in fps_old]
+    # the newborn pair: the new points farthest from any old one; start at their midpoint
+    newq = sorted(fps_new, key=lambda f: -min(abs(f.q - o) / f.q for o in old) if old else 0)
+    pair = sorted(f.q for f in newq[:2]) if len(newq) >= 2 else [newq[0].q, newq[0].q]
+    q0 = 0.5 * (pair[0] + pair[1])
+    return _verify_bifurcation(act, vary, at, q0, 0.5 * (lo + hi), dps)
+
+
+def _verify_bifurcation(act, vary, at, q0, p0, dps) -> Bifurcation:
+    if act.expr is None:
+        raise ValueError("saddle_node needs a symbolic activation")
+    der = maps.derive(act)
+    if der.params != act.symbols:
+        raise ValueError("saddle_node needs symbolically orderable breakpoints")
+    fns = _mp_closed(act.expr, act.symbols)
+    names = act.param_names
+
+    def system(q, p):
+        qs, prm = at(p)
+        full = {**act.values, **prm}
+        pv = [mpmath.mpf(full[n]) if n != vary else p for n in names]
+        qs = mpmath.mpf(qs) if vary != "q_star" else p
+        sw2 = 1 / fns["slope_moment"](qs, *pv)
+        sb2 = qs - sw2 * fns["second_moment"](qs, *pv)
+        return [sw2 * fns["second_moment"](q, *pv) + sb2 - q,
+                sw2 * fns["second_moment_d1"](q, *pv) - 1]
+
+    sols = []
+    for d in (dps, dps + 15):
+        with mpmath.workdps(d):
+            sol = mpmath.findroot(lambda q, p: system(q, p), (mpmath.mpf(q0), mpmath.mpf(p0)),
+                                  tol=mpmath.mpf(10) ** (-d + 3), maxsteps=200)
+            sols.append((sol[0], sol[1]))
+    with mpmath.workdps(dps + 15):
+        (q1, p1), (q2, p2) = sols
+        agree = max(abs(q1 - q2) / abs(q2), abs(p1 - p2) / abs(p2))
+        digits = float(-mpmath.log10(agree)) if agree > 0 else float(dps + 15)
+    with mpmath.workdps(dps):
+        res = float(max(abs(v) for v in system(q1, p1)))
+        qn, pn = mpmath.nstr(q1, dps), mpmath.nstr(p1, dps)
+    if res > 10.0 ** (-dps + 5) * max(1.0, float(q1)) or digits < dps - 5:
+        raise RuntimeError(f"saddle-node failed mpmath verification (residual {res:.2e}, "
+                           f"{digits:.1f} digits)")
+    qs, prm = at(float(p1))
+    pt = eoc_point(act, qs, **prm)
+    return Bifurcation(vary, float(p1), float(q1), pn, qn, res, digits, float(pt.sigma_w2),
+                       float(pt.sigma_b2), {**act.values, **prm})
+
+
+# --- the verdict ------------------------------------------------------------------------------
+
+VERDICT_RULE = """\
+unstable : V'(q*) >= 1 (q* attracts from one side at most: ReLU_tau/ST_tau on the EoC), or
+           V'(q*) <= -1, or q* is not a fixed point, or another fixed point lies within
+           a factor 1.5 of q*.
+marginal : V'(q*) > 0.85, or V''(q*) q* > 1 with V'(q*) > 0.6 (failure mode 1: V bends up
+           towards the identity above q*), or the near-tangent region where
+           |V(q) - q| <= 0.01 q* is wider than 0.5 q*, or another fixed point lies within
+           a factor 4 of q*, or the sparsity exceeds 0.9 (failure mode 2: slow training).
+stable   : otherwise: q* attracts from both sides and the map leaves the identity quickly."""
+
+
+@dataclass
+class StabilityReport:
+    """What :func:`assess` found, with the verdict and its reasons."""
+
+    activation: str
+    q_star: float
+    sigma_w2: float
+    sigma_b2: float
+    chi1: float
+    V_prime: float
+    V_second: float
+    sparsity: float
+    params: dict
+    fixed_points: list[FixedPoint]
+    tangent_region: tuple[float, float]
+    verdict: str
+    reasons: list[str]
+
+    @property
+    def tangent_width(self) -> float:
+        return (self.tangent_region[1] - self.tangent_region[0]) / self.q_star
+
+
+def _tangent_region(act, sw2, sb2, q_star, params, tol=0.01):
+    qs = q_star * np.geomspace(1e-3, 1e3, 6001)
+    F = np.abs(maps.variance_map(act, qs, sw2, sb2, **params) - qs) <= tol * q_star
+    i0 = int(np.argmin(np.abs(np.log(qs / q_star))))
+    if not F[i0]:
+        return (q_star, q_star)
+    lo = i0
+    while lo > 0 and F[lo - 1]:
+        lo -= 1
+    hi = i0
+    while hi < len(qs) - 1 and F[hi + 1]:
+        hi += 1
+    return (float(qs[lo]), float(qs[hi]))
+
+
+def assess(activation: Activation | str, q_star: float = 1.0, *, sigma_w2: float | None = None,
+           sigma_b2: float | None = None, dps: int = 30, **params: Any) -> StabilityReport:
+    r"""A stability verdict for an initialisation, with reasons (see :data:`VERDICT_RULE`).
+
+    By default the network is put on the EoC at :math:`q^*`; pass ``sigma_w2`` and
+    ``sigma_b2`` to judge another point. The rule is a documented heuristic built on the
+    paper's Sec. 3.1 analysis; later work calibrates it against simulations.
+
+    Examples
+    --------
+    >>> from eoctheory.stability import assess
+    >>> from eoctheory.eoc import tau_from_sparsity
+    >>> assess("relu", tau=float(tau_from_sparsity("relu", 0.7))).verdict
+    'unstable'
+    """
+    act = get_activation(activation)
+    q_star = float(maps._check_q(q_star, "q_star"))
+    if (sigma_w2 is None) != (sigma_b2 is None):
+        raise ValueError("give both sigma_w2 and sigma_b2, or neither (EoC)")
+    if sigma_w2 is None:
+        pt = eoc_point(act, q_star, **params)
+        sw2, sb2 = float(pt.sigma_w2), float(pt.sigma_b2)
+    else:
+        sw2, sb2 = float(sigma_w2), float(sigma_b2)
+    vq = float(maps.variance_map(act, q_star, sw2, sb2, **params))
+    vp = float(maps.variance_slope(act, q_star, sw2, **params))
+    vpp = float(maps.variance_curvature(act, q_star, sw2, **params))
+    c1 = float(maps.chi1(act, q_star, sw2, **params))
+    s = float(maps.sparsity(act, q_star, **params))
+    fps = fixed_points(act, sw2, sb2, q_max=max(100 * q_star, 100 * sb2), dps=dps, **params)
+    region = _tangent_region(act, sw2, sb2, q_star, params)
+    width = (region[1] - region[0]) / q_star
+    others = [f for f in fps if abs(f.q - q_star) > 1e-6 * q_star]
+
+    unstable, marginal = [], []
+    if abs(vq - q_star) > 1e-9 * q_star:
+        unstable.append(f"q* = {q_star:g} is not a fixed point (V(q*) = {vq:.6g})")
+    if vp >= 1 - 1e-9:
+        unstable.append(f"V'(q*) = {vp:.4g} >= 1: q* attracts from below at most, so "
+                        "finite-width fluctuations above q* grow")
+    if vp <= -1:
+        unstable.append(f"V'(q*) = {vp:.4g} <= -1: oscillating divergence")
+    near = [f for f in others if max(f.q / q_star, q_star / f.q) < 1.5]
+    if near:
+        unstable.append(f"another fixed point at q = {near[0].q:.4g} ({near[0].kind}) lies "
+                        f"within a factor 1.5 of q*")
+    if vp > 0.85 and vp < 1 - 1e-9:
+        marginal.append(f"V'(q*) = {vp:.3g} > 0.85: slow return to q* after a fluctuation")
+    if vpp * q_star > 1 and vp > 0.6:
+        marginal.append(f"V''(q*) q* = {vpp * q_star:.3g} > 1 with V'(q*) = {vp:.3g}: V bends "
+                        "up towards the identity above q*")
+    if width > 0.5:
+        marginal.append(f"|V(q) - q| <= 0.01 q* on [{region[0]:.3g}, {region[1]:.3g}] "
+                        f"(width {width:.2f} q*): the map hugs the identity")
+    mid = [f for f in others if max(f.q / q_star, q_star / f.q) < 4 and f not in near]
+    if mid:
+        marginal.append(f"another fixed point at q = {mid[0].q:.4g} ({mid[0].kind}) lies within "
+                        "a factor 4 of q*")
+    if s > 0.9:
+        marginal.append(f"sparsity {s:.3g} > 0.9: the paper saw slow or unstable training there")
+    if unstable:
+        verdict, reasons = "unstable", unstable + marginal
+    elif marginal:
+        verdict, reasons = "marginal", marginal
+    else:
+        verdict = "stable"
+        reasons = [f"V'(q*) = {vp:.3g} < 1 and no other fixed point within a factor 4 of q*: "
+                   "q* attracts from both sides"]
+    full = dict(act.values)
+    full.update({k: float(v) for k, v in params.items()})
+    return StabilityReport(act.name, q_star, sw2, sb2, c1, vp, vpp, s, full, fps, region,
+                           verdict, reasons)
