@@ -50,8 +50,8 @@ __all__ = [
 def _numeric_expr(act: Activation, params: dict[str, Any]) -> sp.Expr:
     vals = {**act.values, **params}
     act.resolve(params)  # range checks
-    return act.expr.subs({p.symbol: sp.nsimplify(vals[p.name], rational=True)
-                          for p in act.params})
+    # exact binary value of each float parameter (as the float64 maps see it)
+    return act.expr.subs({p.symbol: sp.Rational(float(vals[p.name])) for p in act.params})
 
 
 def breakpoints(activation: Activation | str, **params: Any) -> list[float]:

@@ -123,11 +123,20 @@ def _classify(vp: float, vpp: float, tangent: bool) -> str:
 def _verify_root(F, q0, dps: int, tangent: bool = False, dF=None):
     """Solve at dps and dps+15 digits; return (root at dps, residual, digits agreed)."""
     roots = []
+    g = dF if tangent else F
     for d in (dps, dps + 15):
         with mpmath.workdps(d):
-            g = dF if tangent else F
-            r = mpmath.findroot(g, mpmath.mpf(q0), solver="newton" if False else "secant",
-                                tol=mpmath.mpf(10) ** (-d + 3), maxsteps=200)
+            q0m = mpmath.mpf(q0)
+            r = None
+            for rel in (1e-12, 1e-9, 1e-6):  # a bracket keeps the solver inside q > 0
+                a, b = q0m * (1 - rel), q0m * (1 + rel)
+                if g(a) * g(b) < 0:
+                    r = mpmath.findroot(g, (a, b), solver="anderson",
+                                        tol=mpmath.mpf(10) ** (-d + 3), maxsteps=400)
+                    break
+            if r is None:
+                r = mpmath.findroot(g, q0m, solver="secant", tol=mpmath.mpf(10) ** (-d + 3),
+                                    maxsteps=200)
             roots.append(r)
     with mpmath.workdps(dps + 15):
         r1, r2 = roots
@@ -272,6 +281,8 @@ def _verified(mpm: _MPMap, sw2: float, sb2: float, q0: float, tangent: bool,
             step = mpmath.mpf(10) ** (-6) * r
             for _ in range(60):
                 other = r + sgn * step
+                if other <= 0 or step > r:
+                    break
                 if F(other) * fr < 0:
                     found.append((min(r, other), max(r, other)))
                     break

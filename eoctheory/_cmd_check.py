@@ -1,0 +1,116 @@
+"""``python -m eoctheory check``: how to initialise, and whether training will be stable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+HELP = "EoC initialisation (sigma_w^2, sigma_b^2, tau, m) and a stability verdict"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("activation", metavar="ACTIVATION",
+                   help="relu, st, crelu, cst (the paper's ReLU_tau, ST_tau, CReLU, CST), "
+                        "another catalogue name, or 'custom' with --expr")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--sparsity", type=float, help="target sparsity s in (0, 1); sets tau")
+    g.add_argument("--tau", type=float, help="threshold tau >= 0")
+    h = p.add_mutually_exclusive_group()
+    h.add_argument("--m", type=float, help="clipping height m > 0")
+    h.add_argument("--target-slope", type=float, dest="target_slope",
+                   help="choose m so that V'(q*) equals this on the EoC (default 0.7 for "
+                        "clipped activations when --m is not given)")
+    p.add_argument("--q-star", type=float, default=1.0, dest="q_star",
+                   help="fixed-point variance q* > 0 (default 1)")
+    p.add_argument("--expr", help="SymPy expression in x for 'custom' (parameters tau, m)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _activation(args):
+    from .activations import Activation, get_activation
+
+    if args.activation.lower() == "custom":
+        if not args.expr:
+            raise ValueError("'custom' needs --expr, a SymPy expression in x")
+        names = [n for n in ("tau", "m") if n in args.expr]
+        defaults = {"tau": 0.0, "m": 1.0}
+        return Activation.from_string(args.expr, name="custom",
+                                      params={n: defaults[n] for n in names})
+    if args.expr:
+        raise ValueError("--expr goes with ACTIVATION 'custom'")
+    return get_activation(args.activation)
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import eoc, maps
+    from .stability import assess
+
+    act = _activation(args)
+    if not (math.isfinite(args.q_star) and args.q_star > 0):
+        raise ValueError(f"--q-star must be a finite variance > 0 (got {args.q_star})")
+    params: dict = {}
+    has_tau, has_m = "tau" in act.param_names, "m" in act.param_names
+    if (args.sparsity is not None or args.tau is not None) and not has_tau:
+        raise ValueError(f"activation {act.name!r} has no threshold tau: drop --sparsity/--tau")
+    if (args.m is not None or args.target_slope is not None) and not has_m:
+        raise ValueError(f"activation {act.name!r} has no clipping height m: drop "
+                         "--m/--target-slope")
+    if args.sparsity is not None and not 0 < args.sparsity < 1:
+        raise ValueError(f"--sparsity must be in (0, 1) (got {args.sparsity})")
+    if args.tau is not None:
+        params["tau"] = args.tau
+    if args.m is not None:
+        params["m"] = args.m
+    target = args.target_slope
+    if has_m and args.m is None and target is None:
+        target = 0.7
+    if target is not None:
+        kw = {"sparsity": args.sparsity} if args.sparsity is not None else \
+             {"tau": params.get("tau", act.values["tau"])}
+        sol = eoc.m_for_slope(act, target, q_star=args.q_star, **kw)
+        params["tau"], params["m"] = float(sol.tau), float(sol.m)
+    elif args.sparsity is not None:
+        params["tau"] = float(eoc.tau_from_sparsity(act, args.sparsity, args.q_star,
+                                                    **{k: v for k, v in params.items()
+                                                       if k != "tau"}))
+    act.resolve(params)
+    rep = assess(act, args.q_star, **params)
+    out = {
+        "activation": act.name,
+        "expr": str(act.expr) if act.expr is not None else None,
+        "tau": params.get("tau", act.values.get("tau")),
+        "m": params.get("m", act.values.get("m")),
+        "sparsity": rep.sparsity,
+        "q_star": rep.q_star,
+        "sigma_w2": rep.sigma_w2,
+        "sigma_b2": rep.sigma_b2,
+        "chi1": rep.chi1,
+        "V_prime": rep.V_prime,
+        "V_second": rep.V_second,
+        "target_slope": target,
+        "fixed_points": [f.as_dict() for f in rep.fixed_points],
+        "tangent_region": list(rep.tangent_region),
+        "verdict": rep.verdict,
+        "reasons": rep.reasons,
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    f = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
+    lines = [
+        f"eoctheory check: {act.name}" + (f"  ({act.expr})" if args.activation == "custom" else ""),
+        f"  initialise on the Edge of Chaos at q* = {f(rep.q_star)}:",
+        f"    sigma_w^2 = {rep.sigma_w2:.10g}    sigma_b^2 = {rep.sigma_b2:.10g}",
+        f"    tau = {f(out['tau'])}    m = {f(out['m'])}"
+        + (f"   (m chosen for V'(q*) = {target:g})" if target is not None else ""),
+        f"  sparsity s = {rep.sparsity:.6g}    chi_1 = {rep.chi1:.6g}",
+        f"  V'(q*) = {rep.V_prime:.6g}    V''(q*) = {rep.V_second:.6g}",
+        "  fixed points of V: " + ", ".join(f"q = {p.q:.6g} ({p.kind}, V' = {p.V_prime:.4g})"
+                                            for p in rep.fixed_points),
+        f"  |V(q) - q| <= 0.01 q* on [{rep.tangent_region[0]:.4g}, {rep.tangent_region[1]:.4g}]",
+        f"  verdict: {rep.verdict.upper()}",
+    ] + [f"    - {r}" for r in rep.reasons]
+    print("\n".join(lines))
+    _ = maps  # keep import explicit for readers
+    return 0

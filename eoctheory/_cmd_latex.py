@@ -1,0 +1,96 @@
+r"""``python -m eoctheory latex``: derived closed forms as LaTeX, in the paper's notation.
+
+Examples
+--------
+``python -m eoctheory latex relu --quantity dvariance`` prints
+``V'(q) = \sigma_w^{2} \Phi\left(- \frac{\tau}{\sqrt{q}}\right)``;
+``python -m eoctheory latex custom --expr "Piecewise((0, x < tau), (x - tau, True))"``
+prints every quantity of a user's activation; ``python -m eoctheory latex
+--write-derivations`` regenerates ``derivations/`` in the current directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from .latex import CDF_MODES, QUANTITIES
+
+HELP = "print an activation's derived closed forms (V, V', V'', chi_1, EoC, ...) as LaTeX"
+
+#: --quantity values: every quantity, "eoc" (both Edge-of-Chaos conditions) and "all".
+CHOICES = (*QUANTITIES, "eoc", "all")
+#: Parameters recognised in ``--expr`` and the values used if a derivation needs numbers.
+_EXPR_PARAMS = {"tau": 0.0, "m": 1.0}
+_MAY_NOT_EXIST = ("chi1", "eoc_sigma_w2", "eoc_sigma_b2")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("activation", nargs="?", metavar="ACTIVATION",
+                        help="catalogue name (relu, st, crelu, cst, tanh, ...) or 'custom' "
+                             "with --expr")
+    parser.add_argument("--quantity", default="all", choices=CHOICES, metavar="QUANTITY",
+                        help=f"one of {', '.join(CHOICES)} (default: all)")
+    parser.add_argument("--expr", metavar="EXPR",
+                        help="with ACTIVATION 'custom': phi(x) in SymPy syntax, e.g. "
+                             "\"Piecewise((0, x < tau), (x - tau, x < tau + m), (m, True))\"; "
+                             "parameters tau and m are recognised")
+    parser.add_argument("--cdf", default="phi", choices=CDF_MODES,
+                        help="write the Gaussian CDF and density as Phi, varphi (default) "
+                             "or with erf, erfc, exp")
+    parser.add_argument("--write-derivations", nargs="?", const="derivations", default=None,
+                        metavar="DIR",
+                        help="regenerate the LaTeX derivations document in DIR "
+                             "(default: ./derivations) instead of printing")
+
+
+def _activation(args: argparse.Namespace):
+    from .activations import Activation, get_activation, list_activations
+
+    name = args.activation
+    if name == "custom":
+        if not args.expr:
+            raise ValueError("ACTIVATION 'custom' needs --expr, e.g. "
+                             "--expr \"Piecewise((0, x < tau), (x - tau, True))\"")
+        words = set(re.findall(r"[A-Za-z_]\w*", args.expr))
+        params = {k: v for k, v in _EXPR_PARAMS.items() if k in words}
+        return Activation.from_string(args.expr, name="custom", params=params)
+    if args.expr:
+        raise ValueError(f"--expr is only used with ACTIVATION 'custom' (got {name!r})")
+    try:
+        return get_activation(name)
+    except ValueError:
+        raise ValueError(f"unknown activation {name!r}; known: "
+                         f"{', '.join(list_activations())}, or 'custom' with --expr") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from .latex import latex_equation, write_derivations
+
+    if args.write_derivations is not None:
+        if args.activation or args.expr:
+            raise ValueError("--write-derivations writes every family; give no ACTIVATION "
+                             "or --expr with it")
+        for path in write_derivations(args.write_derivations, cdf=args.cdf):
+            print(path.as_posix())
+        return 0
+    if not args.activation:
+        raise ValueError("give an ACTIVATION (e.g. crelu) or --write-derivations")
+    act = _activation(args)
+    if args.quantity == "all":
+        wanted = QUANTITIES
+    elif args.quantity == "eoc":
+        wanted = ("eoc_sigma_w2", "eoc_sigma_b2")
+    else:
+        wanted = (args.quantity,)
+    lines = []
+    for quantity in wanted:
+        try:
+            lines.append(latex_equation(act, quantity, cdf=args.cdf))
+        except ValueError as exc:  # chi_1 of a jump does not exist: say so, keep going
+            if len(wanted) == 1 or quantity not in _MAY_NOT_EXIST:
+                raise
+            lines.append(f"% {str(exc).splitlines()[0]}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0

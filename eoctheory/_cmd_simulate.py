@@ -1,0 +1,190 @@
+r"""``python -m eoctheory simulate``: finite-width networks against the variance map.
+
+Builds ``--seeds`` random networks (DNN, or 1-D CNN with ``--cnn``) initialised on the Edge
+of Chaos, measures per layer :math:`q^l`, sparsity, input correlation and gradient norms, and
+prints them beside the infinite-width theory (eq. 3, 6, 12), with the fraction of seeds whose
+:math:`q^l` leaves the band :math:`[q^*/4, 4q^*]` (see :mod:`eoctheory.nets.reference`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+HELP = "simulate finite-width networks on the EoC and compare q^l, sparsity, gradients with theory"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("activation", help="catalogue name (relu, st, crelu, cst, tanh, ...)")
+    p.add_argument("--sparsity", type=float, help="target sparsity s at q* (sets tau, eq. 12)")
+    p.add_argument("--tau", type=float, help="threshold tau (instead of --sparsity)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--m", type=float, help="clipping height m (CReLU, CST)")
+    g.add_argument("--target-slope", type=float, metavar="V1",
+                   help="choose m so that V'(q*) = V1 on the EoC (Sec. 3.1)")
+    p.add_argument("--q-star", type=float, default=1.0, help="fixed-point variance q* (default 1)")
+    p.add_argument("--sigma-w2", type=float, help="off-EoC weight variance (with --sigma-b2)")
+    p.add_argument("--sigma-b2", type=float, help="off-EoC bias variance (with --sigma-w2)")
+    p.add_argument("--width", type=int, default=300, help="layer width N (default 300)")
+    p.add_argument("--depth", type=int, default=100, help="number of layers L (default 100)")
+    p.add_argument("--seeds", type=int, default=10, help="independent networks (default 10)")
+    p.add_argument("--batch", type=int, default=8,
+                   help="inputs per network, in pairs of correlation --rho (default 8)")
+    p.add_argument("--rho", type=float, default=0.5, help="input pair correlation (default 0.5)")
+    p.add_argument("--cnn", action="store_true", help="1-D CNN (eq. 2) instead of a DNN")
+    p.add_argument("--channels", type=int, help="CNN channels (default --width)")
+    p.add_argument("--kernel", type=int, default=3, help="CNN kernel size 2k+1 (default 3)")
+    p.add_argument("--positions", type=int, default=16, help="CNN input length (default 16)")
+    p.add_argument("--first-layer", choices=("preserve", "standard"), default="preserve",
+                   help="preserve: W^1 ~ N(0, 1/N_0), b^1 = 0, so q^1 = q* (default)")
+    p.add_argument("--band", type=float, default=4.0,
+                   help="a seed fails if q^l leaves [q_theory/band, band q_theory] (default 4)")
+    p.add_argument("--no-gradients", action="store_true", help="skip the backward pass")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--plot", metavar="PNG", help="write a figure of q^l, sparsity, gradients")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _progress(k: int, n: int) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\rsimulating: seed {k}/{n}" + ("\n" if k == n else ""))
+        sys.stderr.flush()
+
+
+def _rows(L: int) -> list[int]:
+    if L <= 12:
+        return list(range(L))
+    idx = sorted({0, 1, 2, 4, 9, *range(19, L, max(10, L // 10)), L - 1})
+    return [i for i in idx if i < L]
+
+
+def _fmt(v: float) -> str:
+    if not np.isfinite(v):
+        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    return f"{v:.4g}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from eoctheory.nets.reference import eoc_init, simulate
+
+    for name in ("width", "depth", "seeds", "batch", "positions", "kernel"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise ValueError(f"--{name} must be >= 1, got {v}")
+    if args.width < 2:
+        raise ValueError(f"--width must be >= 2, got {args.width}")
+    if args.cnn and args.kernel % 2 == 0:
+        raise ValueError(f"--kernel must be odd (2k+1), got {args.kernel}")
+    kw = {}
+    if args.tau is not None:
+        kw["tau"] = args.tau
+    init = eoc_init(args.activation, sparsity=args.sparsity, m=args.m,
+                    target_slope=args.target_slope, q_star=args.q_star,
+                    sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, **kw)
+    res = simulate(init, width=args.width, depth=args.depth, seeds=args.seeds,
+                   batch=args.batch, rho_input=args.rho,
+                   kernel_size=args.kernel if args.cnn else 1, channels=args.channels,
+                   positions=args.positions, first_layer=args.first_layer,
+                   gradients=not args.no_gradients, band=args.band,
+                   dtype=np.dtype(args.dtype), seed=args.seed,
+                   progress=None if args.json else _progress)
+    if args.plot:
+        plot(res, args.plot)
+    if args.json:
+        print(json.dumps(res.to_dict(), allow_nan=False))
+        return 0
+    c = res.config
+    params = ", ".join(f"{k}={v:.6g}" for k, v in c["params"].items())
+    net = (f"CNN {c['width']} channels x {c['positions']} positions, kernel {c['kernel_size']}"
+           if c["kernel_size"] > 1 else f"DNN width {c['width']}")
+    print(f"{c['activation']}({params})  sigma_w2={c['sigma_w2']:.6g} sigma_b2="
+          f"{c['sigma_b2']:.6g}  q*={c['q_star']:g}  {'on' if c['on_eoc'] else 'off'} the EoC")
+    print(f"V'(q*)={c['V_prime']:.4g}  V''(q*)={c['V_second']:.4g}  chi_1={c['chi1']:.4g}  "
+          f"expected sparsity={c['expected_sparsity']:.4g}")
+    print(f"{net}, depth {c['depth']}, {res.seeds} seeds, batch {c['batch']}, {c['dtype']}, "
+          f"first layer: {c['first_layer']}")
+    hdr = ("layer", "q theory", "q mean", "q sd", "s theory", "s mean", "rho th", "rho mean",
+           "rms|dL/dh|", "theory")
+    print("  ".join(f"{h:>9}" for h in hdr))
+    qm, qs, sm, rm, gm = res.q_mean, res.q_std, res.sparsity_mean, res.rho_mean, \
+        res.grad_h_norm_rms
+    for i in _rows(res.depth):
+        vals = (res.q_theory[i], qm[i], qs[i], res.sparsity_theory[i], sm[i], res.rho_theory[i],
+                rm[i], gm[i], res.grad_h_theory[i])
+        print(f"{i + 1:>9}  " + "  ".join(f"{_fmt(v):>9}" for v in vals))
+    nf = int(res.failed.sum())
+    print(f"failed: {nf}/{res.seeds} seeds ({100 * res.failed_fraction:.0f}%) left "
+          f"[q/{c['band']:g}, {c['band']:g} q] or overflowed"
+          + (f"; first failing layers {sorted(int(v) for v in res.first_failure if v)}"
+             if nf else ""))
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def plot(res, path: str) -> None:
+    """q^l per seed (faint), mean (bold), theory (dashed); sparsity; gradient norms."""
+    import warnings
+
+    with warnings.catch_warnings():
+        _plot(res, path)
+
+
+def _plot(res, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import warnings
+
+    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN layers of diverged seeds
+    c = res.config
+    layers = np.arange(1, res.depth + 1)
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    with np.errstate(all="ignore"):
+        qplot = np.where(np.isfinite(res.q) & (res.q > 0), res.q, np.nan)
+        for row in qplot:
+            ax[0].plot(layers, row, color="C0", alpha=0.25, lw=0.8)
+        ax[0].plot(layers, np.exp(np.nanmean(np.log(qplot), axis=0)) if res.seeds else [],
+                   color="C0", lw=2.2, label="measured (geometric mean)")
+    ax[0].plot(layers, res.q_theory, "k--", lw=1.5, label="variance map $V$ (eq. 3)")
+    band = c["band"]
+    ax[0].fill_between(layers, res.q_theory / band, res.q_theory * band, color="0.85",
+                       zorder=0, label=f"band $[q/{band:g}, {band:g}q]$")
+    ax[0].set_yscale("log")
+    ax[0].set_xlabel("layer $l$")
+    ax[0].set_ylabel("$q^l$ (pre-activation variance)")
+    ax[0].set_title(f"{c['activation']}: {100 * res.failed_fraction:.0f}% of "
+                    f"{res.seeds} seeds fail")
+    ax[0].legend(fontsize=8)
+    for row in res.sparsity:
+        ax[1].plot(layers, row, color="C1", alpha=0.25, lw=0.8)
+    ax[1].plot(layers, res.sparsity_mean, color="C1", lw=2.2, label="measured (mean)")
+    ax[1].plot(layers, res.sparsity_theory, "k--", lw=1.5, label="theory (eq. 12)")
+    ax[1].set_ylim(-0.02, 1.02)
+    ax[1].set_xlabel("layer $l$")
+    ax[1].set_ylabel(r"sparsity: fraction of $\phi(h^l)=0$")
+    ax[1].legend(fontsize=8)
+    g = np.where(np.isfinite(res.grad_h_norm) & (res.grad_h_norm > 0), res.grad_h_norm, np.nan)
+    if np.any(np.isfinite(g)):
+        for row in g:
+            ax[2].plot(layers, row, color="C2", alpha=0.25, lw=0.8)
+        ax[2].plot(layers, res.grad_h_norm_rms, color="C2", lw=2.2,
+                   label="measured (root mean square over seeds)")
+        ax[2].plot(layers, res.grad_h_theory, "k--", lw=1.5,
+                   label=r"theory: $E\|\delta^l\|^2 = \chi_1(q^l)\, E\|\delta^{l+1}\|^2$")
+        ax[2].set_yscale("log")
+        ax[2].legend(fontsize=8)
+    ax[2].set_xlabel("layer $l$")
+    ax[2].set_ylabel(r"$\|\partial \mathcal{L}/\partial h^l\|$")
+    params = ", ".join(f"{k}={v:.3g}" for k, v in c["params"].items())
+    fig.suptitle(f"{c['activation']}({params}), width {c['width']}, depth {c['depth']}, "
+                 f"$\\sigma_w^2$={c['sigma_w2']:.3g}, $\\sigma_b^2$={c['sigma_b2']:.3g}, "
+                 f"$q^*$={c['q_star']:g}")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

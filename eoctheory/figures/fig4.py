@@ -1,0 +1,80 @@
+r"""Figure 4: near-tangent variance maps and extra fixed points at 85% sparsity.
+
+(a) CReLU_{tau,m} with m chosen so that :math:`V'(q^*) = 0.9`; (b) CST_{tau,m} with
+:math:`V'(q^*) = 0.8` and 0.9, all on the EoC at :math:`q^* = 1`. The top row is V(q) with
+the identity; the bottom row :math:`V(q) - q` makes the near-tangency visible. Every fixed
+point (from :func:`eoctheory.stability.fixed_points`) is marked by kind: for CST at 0.9 a
+saddle-node pair has appeared (an unstable fixed point just above :math:`q^*` and a stable
+one far out), so :math:`q^l` escapes :math:`q^*`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+import eoctheory as eoc
+from eoctheory import eoc as E
+from eoctheory import stability as S
+
+from . import _style
+
+SPARSITY = 0.85
+PANELS = (("crelu", (0.9,)), ("cst", (0.8, 0.9)))
+COLOURS = {0.8: _style.PALETTE[4], 0.9: _style.PALETTE[3], 0.7: _style.PALETTE[2],
+           0.5: _style.PALETTE[0]}
+
+
+@_style.styled
+def figure(sparsity: float = SPARSITY, panels=PANELS, q_star: float = 1.0) -> Figure:
+    """Top: V(q) and the identity with fixed points marked; bottom: V(q) - q."""
+    fig = _style.new_figure(8.2, 5.6)
+    axes = fig.subplots(2, len(panels), sharex="col", height_ratios=(1.6, 1.0))
+    axes = np.atleast_2d(axes).reshape(2, len(panels))
+    for col, (name, targets) in enumerate(panels):
+        act = eoc.get_activation(name)
+        t_arr = np.asarray(targets, dtype=float)
+        sol = E.m_for_slope(act, t_arr, sparsity=sparsity, q_star=q_star)
+        curves = []
+        q_hi = 3.0 * q_star
+        for j, t in enumerate(t_arr):
+            kw = dict(tau=float(sol.tau[j]), m=float(sol.m[j]))
+            sw2, sb2 = float(sol.sigma_w2[j]), float(sol.sigma_b2[j])
+            fps = S.fixed_points(act, sw2, sb2, **kw)
+            q_hi = max([q_hi] + [1.25 * fp.q for fp in fps])
+            curves.append((t, kw, sw2, sb2, fps))
+        q = _style.q_grid(q_hi, 600)
+        top, bot = axes[0, col], axes[1, col]
+        _style.identity(top, 0, q_hi)
+        bot.axhline(0.0, color=_style.REF, ls="--", lw=1.0, zorder=1)
+        for t, kw, sw2, sb2, fps in curves:
+            c = COLOURS.get(float(t), _style.PALETTE[1])
+            v = eoc.variance_map(act, q, sw2, sb2, **kw)
+            label = (f"$V'(q^*)={t:g}$: $m={kw['m']:.3f}$, $\\tau={kw['tau']:.3f}$\n"
+                     f"$\\sigma_w^2={sw2:.3f}$, $\\sigma_b^2={sb2:.3f}$; "
+                     f"{len(fps)} fixed pt{'s' if len(fps) != 1 else ''}")
+            (line,) = top.plot(q, v, color=c, label=label, zorder=3)
+            line.set_gid(f"{name}-t{t:g}")
+            (gap,) = bot.plot(q, v - q, color=c, zorder=3)
+            gap.set_gid(f"{name}-t{t:g}-gap")
+            _style.mark_fixed_points(top, fps, c, f"{name}-t{t:g}")
+            for fp in fps:
+                (mk,) = bot.plot([fp.q], [0.0], ls="none", color=c, markeredgecolor=c,
+                                 markersize=6, markeredgewidth=1.3, zorder=5,
+                                 **_style.FP_STYLE[fp.kind])
+                mk.set_gid(f"{name}-t{t:g}-gapfp-{fp.kind}")
+        letter = "ab"[col] if col < 2 else str(col)
+        top.set_title(f"({letter}) {_style.math(act.label)}, $s={sparsity:g}$, "
+                      f"$q^*={q_star:g}$")
+        top.set_xlim(0, q_hi)
+        top.set_ylim(0, q_hi)
+        top.set_ylabel("$V(q)$")
+        top.set_xlabel("$q$")
+        top.tick_params(labelbottom=True)
+        bot.set_xlabel("$q$")
+        bot.set_ylabel("$V(q) - q$")
+        bot.set_title("distance from the identity")
+        handles, _labels = top.get_legend_handles_labels()
+        top.legend(handles=handles + _style.fixed_point_legend_handles(), loc="upper left",
+                   fontsize=6.8)
+    return fig
