@@ -15,7 +15,7 @@ Examples
 
 from __future__ import annotations
 
-from . import precise
+from . import correlation, eoc, precise, stability
 from .activations import (
     CATALOGUE,
     PAPER_ACTIVATIONS,
@@ -42,6 +42,10 @@ from .maps import (
     variance_slope,
 )
 
+from .correlation import correlation_map
+from .eoc import eoc_point, m_for_slope, tau_from_sparsity
+from .stability import assess, fixed_points, saddle_node
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -55,7 +59,17 @@ __all__ = [
     "SIGMA_B2",
     "SIGMA_W2",
     "__version__",
+    "assess",
     "chi1",
+    "correlation",
+    "correlation_map",
+    "eoc",
+    "eoc_point",
+    "fixed_points",
+    "m_for_slope",
+    "saddle_node",
+    "stability",
+    "tau_from_sparsity",
     "derive",
     "get_activation",
     "list_activations",

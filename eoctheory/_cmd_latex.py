@@ -3,7 +3,7 @@ r"""``python -m eoctheory latex``: derived closed forms as LaTeX, in the paper's
 Examples
 --------
 ``python -m eoctheory latex relu --quantity dvariance`` prints
-``V'(q) = \sigma_w^{2} \Phi\left(- \frac{\tau}{\sqrt{q}}\right)``;
+``V'(q) = \sigma_w^{2} \Phi\left(- \tau/\sqrt{q}\right)``;
 ``python -m eoctheory latex custom --expr "Piecewise((0, x < tau), (x - tau, True))"``
 prints every quantity of a user's activation; ``python -m eoctheory latex
 --write-derivations`` regenerates ``derivations/`` in the current directory.

@@ -47,9 +47,9 @@ Examples
 --------
 >>> from eoctheory.latex import latex_quantity
 >>> print(latex_quantity("relu", "dvariance"))
-\sigma_w^{2} \Phi\left(- \frac{\tau}{\sqrt{q}}\right)
+\sigma_w^{2} \Phi\left(- \tau/\sqrt{q}\right)
 >>> print(latex_quantity("relu", "eoc_sigma_w2", cdf="erf"))
-\frac{2}{\operatorname{erfc}\left(\frac{\tau}{\sqrt{2 q^{*}}}\right)}
+\frac{2}{\operatorname{erfc}\left(\tau/\sqrt{2 q^{*}}\right)}
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ __all__ = [
     "PaperLatexPrinter",
     "QSTAR",
     "QUANTITIES",
+    "REGENERATE",
     "derivation_section",
     "derivations_main",
     "latex_all",
@@ -271,7 +272,7 @@ class PaperLatexPrinter(LatexPrinter):
     >>> from eoctheory.gaussian import GaussMass
     >>> from eoctheory.maps import Q, SIGMA_W2
     >>> print(PaperLatexPrinter().doprint(2 * SIGMA_W2 * GaussMass(0, 1 / Q)))
-    2 \sigma_w^{2} \left(\Phi\left(\frac{1}{q}\right) - \Phi\left(0\right)\right)
+    2 \sigma_w^{2} \left(\Phi\left(1/q\right) - \Phi\left(0\right)\right)
     """
 
     _default_settings = {**LatexPrinter._default_settings, "cdf": "phi",
@@ -731,7 +732,7 @@ def paper_latex(expr: sp.Expr, cdf: str = "phi", **settings) -> str:
     --------
     >>> from eoctheory import derive
     >>> print(paper_latex(derive("st").sparsity, cdf="erf"))
-    \operatorname{erf}\left(\frac{\tau}{\sqrt{2 q}}\right)
+    \operatorname{erf}\left(\tau/\sqrt{2 q}\right)
     """
     return PaperLatexPrinter(cdf=cdf, **settings).doprint(_prepare(expr, cdf))
 
@@ -907,7 +908,7 @@ def latex_quantity(activation: Activation | str, quantity: str, cdf: str = "phi"
     Examples
     --------
     >>> print(latex_quantity("crelu", "eoc_sigma_w2"))
-    \frac{1}{\Phi\left(\frac{m + \tau}{\sqrt{q^{*}}}\right) - \Phi\left(\frac{\tau}{\sqrt{q^{*}}}\right)}
+    \frac{1}{\Phi\left(\left(m + \tau\right)/\sqrt{q^{*}}\right) - \Phi\left(\tau/\sqrt{q^{*}}\right)}
     """
     _check_cdf(cdf)
     _check_quantity(quantity)
@@ -923,7 +924,7 @@ def latex_equation(activation: Activation | str, quantity: str, cdf: str = "phi"
     Examples
     --------
     >>> print(latex_equation("relu", "sparsity"))
-    s(q) = \Phi\left(\frac{\tau}{\sqrt{q}}\right)
+    s(q) = \Phi\left(\tau/\sqrt{q}\right)
     """
     act = _activation(activation)
     return f"{_lhs(act, _check_quantity(quantity))} = {latex_quantity(act, quantity, cdf)}"
@@ -1024,7 +1025,7 @@ def derivation_section(activation: Activation | str, cdf: str = "phi") -> str:
         out.append("No Edge-of-Chaos point exists at $q^{*}$ where this "
                    "$\\sigma_b^{2} < 0$.\n")
     else:
-        jumps = ", ".join(f"${printer.doprint(j)}$" for j in der.jumps)
+        jumps = ", ".join(printer.doprint(j) for j in der.jumps)
         out.append(f"$\\chi_1 = \\infty$: the activation jumps at $x = {jumps}$; "
                    "there is no Edge of Chaos.\n")
     return "".join(out)

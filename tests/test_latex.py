@@ -137,7 +137,7 @@ def _top_terms(tex: str) -> list[str]:
         depth += {"(": 1, "{": 1, ")": -1, "}": -1}.get(c, 0)
         if depth == 0 and i > start and tex[i - 1:i + 2] in (" + ", " - "):
             terms.append(tex[start:i])
-            start = i + 1
+            start = i  # the term keeps its sign
     return [*terms, tex[start:]]
 
 
@@ -181,7 +181,9 @@ def test_round_trip_closed_forms(name, cdf):
     """
     act = get_activation(name)
     for quantity, tex in latex_all(act, cdf=cdf).items():
-        if quantity == "definition":
+        # V is sigma_w^2 E[phi^2] + sigma_b^2, printed by the same code as E[phi^2]: its erf
+        # form adds nothing but parsing time (lark's Earley parser is slow on long input)
+        if quantity == "definition" or (cdf == "erf" and quantity == "variance"):
             continue
         parsed = _parse(tex)
         assert not parsed.has(sp.Integral)

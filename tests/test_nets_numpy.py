@@ -214,11 +214,13 @@ def test_variance_follows_variance_map(name, wide, inits):
     vp2 = min(ini.V_prime ** 2, 1 - 1e-9)
     sd = 0.045 * np.sqrt(np.minimum(layers, 1 / (1 - vp2))) / np.sqrt(res.seeds)
     assert np.all(np.abs(res.q_mean - res.q_theory) < 4 * sd)
-    # sparsity given each seed's measured q^l (eq. 12 at variance q^l): 8000 activations per
-    # layer and seed, binomial sd 0.005 at s = 0.7, 0.0026 for the 4-seed mean; 0.012 allows
-    # for the correlation between paired inputs. Against the theory at q*: 0.03 (q drifts).
+    # sparsity given each seed's measured q^l (eq. 12 at variance q^l). The independent units
+    # are the N neurons, not the N x batch activations: each has its own bias b_i and weight
+    # norm, and with sigma_b2 ~ 0.35 its own sparsity spreads with sd ~ 0.24 over neurons, so
+    # the K-seed mean has sd ~ 0.24 / sqrt(N K) = 0.0038; 0.015 is 4 sd. Against the theory
+    # at q* itself: 0.03 (q^l drifts, see above).
     s_at_q = eoc.sparsity(ini.activation, res.q)
-    np.testing.assert_allclose(res.sparsity_mean, s_at_q.mean(axis=0), atol=0.012)
+    np.testing.assert_allclose(res.sparsity_mean, s_at_q.mean(axis=0), atol=0.015)
     np.testing.assert_allclose(res.sparsity_mean, res.sparsity_theory, atol=0.03)
     assert res.failed_fraction == 0.0
 
@@ -252,9 +254,10 @@ def test_cnn_obeys_the_same_variance_map(name, inits):
     vp2 = min(ini.V_prime ** 2, 1 - 1e-9)
     sd = np.sqrt(2 / 256) * np.sqrt(np.minimum(layers, 1 / (1 - vp2))) / np.sqrt(res.seeds)
     assert np.all(np.abs(res.q_mean - res.q_theory) < 4 * sd)
-    # sparsity given the measured q^l: 8192 activations per layer and seed; 0.015 ~ 5 sd
+    # sparsity given the measured q^l: 256 channels are the independent units (each has one
+    # bias for all positions); sd ~ 0.24 / sqrt(256 x 3) = 0.0087, 0.035 is 4 sd.
     s_at_q = eoc.sparsity(ini.activation, res.q)
-    np.testing.assert_allclose(res.sparsity_mean, s_at_q.mean(axis=0), atol=0.015)
+    np.testing.assert_allclose(res.sparsity_mean, s_at_q.mean(axis=0), atol=0.035)
     np.testing.assert_allclose(res.rho_mean, res.rho_theory, atol=0.04)
 
 
@@ -310,7 +313,9 @@ def test_relu_tau_diverges_where_crelu_stays_at_q_star(inits):
 
 
 def test_paper_effect_many_seeds_exact_sampler(inits):
-    # 200 seeds with the exact-in-law sampler (O(N) per layer). Binomial sd <= 0.035.
+    # 200 seeds with the exact-in-law sampler (O(N) per layer). Measured (seed 5): ReLU_tau
+    # 0.805, ST_tau 0.975 fail, CReLU and CST 0.0. Binomial sd <= 0.035, so the bounds
+    # 0.55 / 0.8 sit > 5 sd below.
     frac = {}
     for name in ("relu", "st", "crelu", "cst"):
         tr = variance_trajectories(inits[name], 300, 100, 200, method="law", batch=8, seed=5)

@@ -39,7 +39,7 @@ Conventions
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -56,6 +56,7 @@ __all__ = [
     "Trajectories",
     "correlated_inputs",
     "eoc_init",
+    "failures",
     "pointwise",
     "seed_rng",
     "simulate",
@@ -914,7 +915,7 @@ class SimulationResult:
 
     @property
     def grad_h_norm_rms(self) -> np.ndarray:
-        r""":math:`(\overline{\|\delta^l\|^2})^{1/2}` over seeds: what ``grad_h_theory`` predicts."""
+        r"""RMS over seeds (what ``grad_h_theory`` predicts)."""
         with np.errstate(all="ignore"):
             return np.sqrt(self._stat(self.grad_h_norm ** 2, np.nanmean))
 
@@ -955,7 +956,11 @@ def _jsonable(a: np.ndarray) -> list:
 
 
 def failures(q: np.ndarray, q_ref: np.ndarray, band: float = 4.0) -> np.ndarray:
-    r"""First failing layer per seed (1-based; 0 = none): :math:`q^l \notin [q_\text{ref}/b, b\,q_\text{ref}]` or not finite."""
+    r"""First failing layer per seed (1-based; 0 = none).
+
+    A layer fails if :math:`q^l \notin [q_\text{ref}/b,\ b\,q_\text{ref}]` (``band`` :math:`b`)
+    or :math:`q^l` is not finite.
+    """
     if not band > 1:
         raise ValueError(f"band must be > 1, got {band!r}")
     ref = np.where(np.isfinite(q_ref), q_ref, np.inf)
@@ -1047,8 +1052,3 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
               "band": band, "dtype": str(np.dtype(dtype)), "seed": seed}
     return SimulationResult(q, sp, rho, gw, gh, th["q"], th["sparsity"], th["rho"], th["chi1"],
                             gth, first > 0, first, config)
-
-
-def result_asdict(res: SimulationResult) -> dict:  # pragma: no cover - convenience
-    """All fields as a plain dict of arrays."""
-    return asdict(res)
