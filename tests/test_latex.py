@@ -171,8 +171,8 @@ def _value(expr: sp.Expr, point: dict) -> complex:
     return complex(sp.N(expr.subs(point), 30))
 
 
-@pytest.mark.parametrize("cdf", CDF_MODES)
-@pytest.mark.parametrize("name", CLOSED)
+@pytest.mark.parametrize(("name", "cdf"), [(n, c) for n in CLOSED for c in CDF_MODES
+                                           if c == "phi" or n in ("relu", "st", "crelu", "cst")])
 def test_round_trip_closed_forms(name, cdf):
     """Each printed closed form parses back to the derived expression.
 
