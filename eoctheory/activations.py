@@ -123,8 +123,8 @@ class Activation:
         LaTeX label, e.g. ``r"\mathrm{CReLU}_{\tau,m}"``.
     func, dfunc : callable, optional
         NumPy implementations of :math:`\phi` and :math:`\phi'` for numeric-only activations.
-    zero_free : bool
-        For callables: declare that :math:`\phi` vanishes only on a null set (sparsity 0).
+    description : str
+        One line for listings.
     """
 
     name: str
@@ -282,7 +282,8 @@ class Activation:
         f = self._numpy_fns[0]
         if self.expr is None:
             return np.asarray(f(x), dtype=float)
-        return np.broadcast_to(f(x, *self.resolve(params)), np.broadcast(x, *self.resolve(params)).shape).astype(float)
+        vals = self.resolve(params)
+        return _full(f(x, *vals), x, vals)
 
     def derivative(self, x: Any, **params: float) -> np.ndarray:
         r""":math:`\phi'(x)` (zero derivative chosen at kinks of piecewise activations)."""
@@ -295,12 +296,18 @@ class Activation:
             f = self.func
             return (8 * (f(x + h) - f(x - h)) - (f(x + 2 * h) - f(x - 2 * h))) / (12 * h)
         vals = self.resolve(params)
-        return np.broadcast_to(df(x, *vals), np.broadcast(x, *vals).shape).astype(float)
+        return _full(df(x, *vals), x, vals)
 
     def __repr__(self) -> str:
         vals = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
         body = f"expr={self.expr}" if self.expr is not None else "callable"
         return f"Activation({self.name!r}, {body}{', ' + vals if vals else ''})"
+
+
+def _full(out: Any, x: np.ndarray, vals: list[np.ndarray]) -> np.ndarray:
+    """lambdify returns a scalar for constant pieces: broadcast to the inputs' shape."""
+    shape = np.broadcast_shapes(x.shape, *(v.shape for v in vals))
+    return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 
 
 def _derivative(expr: sp.Expr) -> sp.Expr:

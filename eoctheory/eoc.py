@@ -78,8 +78,7 @@ def _tau_closed_form(expr: sp.Expr, symbols: tuple) -> Any:
     act_params = [p for p in symbols if p != TAU]
     der = maps._derive_expr(expr, symbols)
     s = sp.Symbol("s", positive=True)
-    sparsity = der.sparsity.rewrite(sp.erf) if hasattr(der.sparsity, "rewrite") else der.sparsity
-    sparsity = sp.expand(sparsity.rewrite(sp.erf))
+    sparsity = sp.expand(der.sparsity.rewrite(sp.erf))
     if not sparsity.has(TAU):
         return None
     try:

@@ -160,6 +160,10 @@ def _np_mass(a, b):
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     flip = a > 0
+    if flip.all():  # the common case (tau > 0): difference of upper tails
+        return _sc.ndtr(-a) - _sc.ndtr(-b)
+    if not flip.any():
+        return _sc.ndtr(b) - _sc.ndtr(a)
     lo = np.where(flip, -b, a)
     hi = np.where(flip, -a, b)
     return _sc.ndtr(hi) - _sc.ndtr(lo)

@@ -200,6 +200,23 @@ _QUANTITIES = ("second_moment", "second_moment_d1", "second_moment_d2", "slope_m
                "slope_moment4", "sparsity")
 
 
+def _printer():
+    """NumPy printer that writes small integer powers as products (x*x*x, 1/(x*x))."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    class _FastPowPrinter(NumPyPrinter):
+        def _print_Pow(self, expr, rational=False):
+            base, exp = expr.as_base_exp()
+            if exp.is_Integer and 2 <= abs(int(exp)) <= 6:
+                b = self.parenthesize(base, 100)  # always bracket compound bases
+                prod = "*".join([b] * abs(int(exp)))
+                return f"({prod})" if exp > 0 else f"(1/({prod}))"
+            return super()._print_Pow(expr, rational=rational)
+
+    return _FastPowPrinter({"fully_qualified_modules": False, "inline": True,
+                            "allow_unknown_functions": True, "user_functions": {}})
+
+
 class _ClosedForm:
     """lambdified closed forms: f(q, *params) for each quantity."""
 
@@ -207,12 +224,14 @@ class _ClosedForm:
 
     def __init__(self, der: Derivation, fixed: bool):
         self.fixed = fixed
-        args = (Q, *der.params)
+        # compiled in r = sqrt(q): half-integer powers of q become products of r
+        args = (_R, *der.params)
         self.fns: dict[str, Callable | None] = {}
         for name in _QUANTITIES:
             e = getattr(der, name)
             self.fns[name] = None if e is None else sp.lambdify(
-                args, e, modules=[NUMPY_FUNCTIONS, "numpy"], cse=True)
+                args, e.subs(Q, _R**2), modules=[NUMPY_FUNCTIONS, "numpy"], cse=True,
+                printer=_printer())
         self.jumps = der.jumps
 
     def __call__(self, name: str, q: np.ndarray, params: list[np.ndarray]) -> np.ndarray:
@@ -220,7 +239,7 @@ class _ClosedForm:
         if fn is None:
             raise ValueError("chi_1 is infinite: the activation jumps at x = "
                              f"{[str(j) for j in self.jumps]}")
-        out = fn(q, *([] if self.fixed else params))
+        out = fn(np.sqrt(q), *([] if self.fixed else params))
         shape = np.broadcast_shapes(np.shape(q), *(np.shape(p) for p in params))
         out = np.asarray(out, dtype=float)
         return out if out.shape == shape else np.broadcast_to(out, shape).copy()
@@ -341,7 +360,7 @@ def compiled(activation: Activation) -> Any:
 
 def _check_q(q: Any, name: str = "q") -> np.ndarray:
     arr = np.asarray(q, dtype=float)
-    if not np.all((arr > 0) & (arr < np.inf)):
+    if arr.size and not (arr.min() > 0 and arr.max() < np.inf):  # NaN fails both
         bad = arr[~((arr > 0) & (arr < np.inf))] if arr.ndim else arr
         raise ValueError(f"{name} must be a finite variance > 0 (got {np.ravel(bad)[0]!r})")
     return arr
