@@ -125,7 +125,7 @@ class GaussMass(sp.Function):
             return GaussCDF(-a)
         if a is sp.S.NegativeInfinity:
             return GaussCDF(b)
-        if sp.simplify(b - a) == 0:
+        if sp.expand(b - a) == 0:
             return sp.S.Zero
         if a.could_extract_minus_sign() and b.could_extract_minus_sign():
             return cls(-b, -a)  # symmetry of the Gaussian
@@ -234,12 +234,12 @@ def _linear_roots(e: sp.Expr, x: sp.Symbol) -> list[sp.Expr]:
         if poly is None or poly.degree() != 1:
             raise NotPiecewisePolynomial(f"condition {e} is not linear in x")
         c1, c0 = poly.all_coeffs()
-        roots.append(sp.simplify(-c0 / c1))
+        roots.append(sp.expand(sp.cancel(-c0 / c1)))
     return roots
 
 
 def _is_nonneg(e: sp.Expr) -> bool | None:
-    e = sp.simplify(e)
+    e = sp.expand(e)
     if e.is_nonnegative:
         return True
     if e.is_nonpositive:
@@ -250,7 +250,7 @@ def _is_nonneg(e: sp.Expr) -> bool | None:
 def _sort_points(points: list[sp.Expr]) -> list[sp.Expr]:
     uniq: list[sp.Expr] = []
     for p in points:
-        if not any(sp.simplify(p - u) == 0 for u in uniq):
+        if not any(sp.expand(p - u) == 0 for u in uniq):
             uniq.append(p)
     # insertion sort with a comparator that must decide every pair
     out: list[sp.Expr] = []
@@ -272,7 +272,8 @@ def _sort_points(points: list[sp.Expr]) -> list[sp.Expr]:
 def _branch_at(pw: sp.Piecewise, x: sp.Symbol, point: sp.Expr) -> sp.Expr:
     for e, c in pw.args:
         val = c.subs(x, point) if c is not sp.true else sp.true
-        val = sp.simplify(val) if val not in (sp.true, sp.false) else val
+        if val not in (sp.true, sp.false):
+            val = sp.simplify(val)  # rare: a condition SymPy does not decide outright
         if val == sp.true:
             return e
         if val != sp.false:
@@ -305,7 +306,7 @@ def piecewise_intervals(expr: sp.Expr, x: sp.Symbol) -> tuple[Piece, ...]:
             else:
                 mid = (lo + hi) / 2
             e = _branch_at(pw, x, mid)
-            if pieces and sp.simplify(pieces[-1].expr - e) == 0:
+            if pieces and sp.expand(pieces[-1].expr - e) == 0:
                 pieces[-1] = Piece(pieces[-1].lo, hi, pieces[-1].expr)
             else:
                 pieces.append(Piece(lo, hi, e))

@@ -150,7 +150,7 @@ def _derive_expr(expr: sp.Expr, params: tuple[sp.Symbol, ...]) -> Derivation:
     dpieces = tuple(Piece(p.lo, p.hi, sp.diff(p.expr, X)) for p in pieces)
     jumps = []
     for left, right in zip(pieces[:-1], pieces[1:]):
-        gap = sp.simplify(left.expr.subs(X, left.hi) - right.expr.subs(X, right.lo))
+        gap = sp.expand(left.expr.subs(X, left.hi) - right.expr.subs(X, right.lo))
         if gap != 0:
             jumps.append(left.hi)
     if jumps:
@@ -160,7 +160,7 @@ def _derive_expr(expr: sp.Expr, params: tuple[sp.Symbol, ...]) -> Derivation:
         s4 = _to_q(canonical(gaussian_expectation(dpieces, X, _R, 4)))
     zero = sum((GaussMass(p.lo / _R if p.lo.is_finite else p.lo,
                           p.hi / _R if p.hi.is_finite else p.hi)
-                for p in pieces if sp.simplify(p.expr) == 0), sp.S.Zero)
+                for p in pieces if sp.expand(p.expr) == 0), sp.S.Zero)
     return Derivation(params, pieces, _to_q(e2), _to_q(d1), _to_q(d2), s2, s4,
                       _to_q(canonical(zero)), tuple(jumps))
 
