@@ -170,36 +170,35 @@ def sparsity(activation: Activation | str, q: Any, dps: int = 30, **params: Any)
         return +total
 
 
-def variance_map(activation, q, sigma_w2, sigma_b2, dps: int = 30, **params):
-    r""":math:`V(q)` by quadrature."""
+def _scaled(factor: Any, value: Any, dps: int, shift: Any = 0) -> mpmath.mpf:
+    """factor * value(dps + 5) + shift, computed with 5 guard digits, rounded to dps."""
     with mpmath.workdps(dps + 5):
-        v = mpmath.mpf(sigma_w2) * second_moment(activation, q, dps + 5, **params) \
-            + mpmath.mpf(sigma_b2)
+        v = mpmath.mpf(factor) * value(dps + 5) + mpmath.mpf(shift)
     with mpmath.workdps(dps):
         return +v
 
 
-def variance_slope(activation, q, sigma_w2, dps: int = 30, **params):
+def variance_map(activation: Activation | str, q: Any, sigma_w2: Any, sigma_b2: Any,
+                 dps: int = 30, **params: Any) -> mpmath.mpf:
+    r""":math:`V(q) = \sigma_w^2\mathbb{E}[\phi(\sqrt q Z)^2] + \sigma_b^2` by quadrature (eq. 3)."""
+    return _scaled(sigma_w2, lambda d: second_moment(activation, q, d, **params), dps, sigma_b2)
+
+
+def variance_slope(activation: Activation | str, q: Any, sigma_w2: Any, dps: int = 30,
+                   **params: Any) -> mpmath.mpf:
     r""":math:`V'(q)` by the Hermite-weight formula."""
-    with mpmath.workdps(dps + 5):
-        v = mpmath.mpf(sigma_w2) * second_moment_derivative(activation, q, 1, dps + 5,
-                                                            **params)
-    with mpmath.workdps(dps):
-        return +v
+    return _scaled(sigma_w2, lambda d: second_moment_derivative(activation, q, 1, d, **params),
+                   dps)
 
 
-def variance_curvature(activation, q, sigma_w2, dps: int = 30, **params):
+def variance_curvature(activation: Activation | str, q: Any, sigma_w2: Any, dps: int = 30,
+                       **params: Any) -> mpmath.mpf:
     r""":math:`V''(q)` by the Hermite-weight formula."""
-    with mpmath.workdps(dps + 5):
-        v = mpmath.mpf(sigma_w2) * second_moment_derivative(activation, q, 2, dps + 5,
-                                                            **params)
-    with mpmath.workdps(dps):
-        return +v
+    return _scaled(sigma_w2, lambda d: second_moment_derivative(activation, q, 2, d, **params),
+                   dps)
 
 
-def chi1(activation, q, sigma_w2, dps: int = 30, **params):
-    r""":math:`\chi_1 = \sigma_w^2\mathbb{E}[\phi'^2]` by quadrature."""
-    with mpmath.workdps(dps + 5):
-        v = mpmath.mpf(sigma_w2) * slope_moment(activation, q, dps + 5, **params)
-    with mpmath.workdps(dps):
-        return +v
+def chi1(activation: Activation | str, q: Any, sigma_w2: Any, dps: int = 30,
+         **params: Any) -> mpmath.mpf:
+    r""":math:`\chi_1 = \sigma_w^2\mathbb{E}[\phi'(\sqrt q Z)^2]` by quadrature (eq. 11)."""
+    return _scaled(sigma_w2, lambda d: slope_moment(activation, q, d, **params), dps)
