@@ -275,3 +275,19 @@ def test_cli_errors(args, msg):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and msg in lines[0] and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("vary,bracket,fixed", [("tau", (0.5, 2.0), {"m": 1.5}),
+                                                ("q_star", (0.5, 4.0), {"tau": 1.44, "m": 1.5})])
+def test_saddle_node_other_families(vary, bracket, fixed):
+    """Families in tau and in q*: verified at 30/45 digits and re-checked with the oracle."""
+    b = S.saddle_node("cst", vary, bracket=bracket, **fixed)
+    assert bracket[0] < b.value < bracket[1] and b.digits > 25
+    q_star = b.value if vary == "q_star" else 1.0
+    kw = {k: v for k, v in b.params.items()}
+    p = E.eoc_point("cst", q_star, **kw)
+    np.testing.assert_allclose([p.sigma_w2, p.sigma_b2], [b.sigma_w2, b.sigma_b2], rtol=1e-12)
+    v = eoc.precise.variance_map("cst", b.q, b.sigma_w2, b.sigma_b2, dps=20, **kw)
+    vp = eoc.precise.variance_slope("cst", b.q, b.sigma_w2, dps=20, **kw)
+    # float64 rounding of (q_c, p_c) moves V - q by ~1e-16 and V' - 1 by ~1e-8 (tangency)
+    assert abs(float(v) - b.q) < 1e-12 and abs(float(vp) - 1) < 1e-6
