@@ -152,6 +152,8 @@ class GaussMass(sp.Function):
 
 def _np_pdf(x):
     x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        return np.exp(-0.5 * x * x) * _SQRT2PI_INV
     t = x * x  # in place from here on: one temporary instead of four
     t *= -0.5
     np.exp(t, out=t)
@@ -164,14 +166,10 @@ def _np_mass(a, b):
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.size and a.min() > 0:  # the common case (tau > 0): difference of upper tails
-        out = _sc.ndtr(-a)
-        out -= _sc.ndtr(-b)
-        return out
+        return _sc.ndtr(-a) - _sc.ndtr(-b)
     flip = a > 0
     if not flip.any():
-        out = _sc.ndtr(b)
-        out -= _sc.ndtr(a)
-        return out
+        return _sc.ndtr(b) - _sc.ndtr(a)
     lo = np.where(flip, -b, a)
     hi = np.where(flip, -a, b)
     return _sc.ndtr(hi) - _sc.ndtr(lo)
