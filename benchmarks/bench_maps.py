@@ -114,7 +114,7 @@ def main():
         eoc.variance_map(act, 1.0, SW2, 0.0)  # compile outside the timing
         for n in (10**3, 10**5, 10**6):
             q = np.sort(rng.uniform(0.05, 5.0, n))
-            reps = 7 if n < 10**6 else 3
+            reps = 9 if n < 10**6 else 7
             comp = {
                 "V": lambda: eoc.variance_map(act, q, SW2, 0.0),
                 "V'": lambda: eoc.variance_slope(act, q, SW2),

@@ -217,6 +217,9 @@ def _printer():
                             "allow_unknown_functions": True, "user_functions": {}})
 
 
+_CHUNK_CF = 16384  # points per chunk for large inputs (8 arrays of 128 KiB fit in L2)
+
+
 class _ClosedForm:
     """lambdified closed forms: f(q, *params) for each quantity."""
 
@@ -239,7 +242,15 @@ class _ClosedForm:
         if fn is None:
             raise ValueError("chi_1 is infinite: the activation jumps at x = "
                              f"{[str(j) for j in self.jumps]}")
-        out = fn(np.sqrt(q), *([] if self.fixed else params))
+        pv = [] if self.fixed else params
+        if q.size > _CHUNK_CF and all(np.ndim(p) == 0 for p in pv):
+            # cache-sized chunks: the many temporaries of a closed form stay in L2
+            flat = q.ravel()
+            out = np.empty(flat.size)
+            for i in range(0, flat.size, _CHUNK_CF):
+                out[i:i + _CHUNK_CF] = fn(np.sqrt(flat[i:i + _CHUNK_CF]), *pv)
+            return out.reshape(q.shape)
+        out = fn(np.sqrt(q), *pv)
         shape = np.broadcast_shapes(np.shape(q), *(np.shape(p) for p in params))
         out = np.asarray(out, dtype=float)
         return out if out.shape == shape else np.broadcast_to(out, shape).copy()

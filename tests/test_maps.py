@@ -395,3 +395,15 @@ def test_derivation_is_fast_and_cached():
     eoc.derive("cst")
     assert time.perf_counter() - t1 < 0.01  # cached
     assert t1 - t0 < 30  # generous: a shared CI machine; the benchmark measures the real time
+
+
+def test_large_inputs_chunked_equal_pointwise():
+    """Inputs above the chunk size are evaluated in pieces: same values, same shape."""
+    q = np.random.default_rng(3).uniform(0.05, 4.0, (130, 300))  # 39,000 > one chunk
+    act = eoc.get_activation("cst", tau=0.4, m=0.9)
+    for f in (lambda x: eoc.variance_map(act, x, 1.7, 0.2), lambda x: eoc.variance_slope(act, x, 1.7),
+              lambda x: eoc.variance_curvature(act, x, 1.7), lambda x: eoc.sparsity(act, x)):
+        big = f(q)
+        assert big.shape == q.shape
+        idx = [(0, 0), (64, 123), (129, 299)]
+        np.testing.assert_array_equal([big[i] for i in idx], [float(f(q[i])) for i in idx])

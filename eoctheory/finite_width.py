@@ -1,0 +1,1071 @@
+r"""Finite-width theory: will a (width, depth) network initialised on the EoC train?
+
+The paper's variance map (eq. 3) is the infinite-width limit. At width :math:`N` the
+measured pre-activation variance :math:`q^l = \|h^l\|^2/N` of one input is a random walk
+around :math:`q^*`, and the paper's failures (Sec. 3.1, Figure 5) are that walk leaving the
+neighbourhood of :math:`q^*` where :math:`V` is tame, after which the backward factor
+:math:`\chi_1(q^l)` exceeds one and gradients explode. This module predicts the law of the
+walk, the probability of leaving a band around :math:`q^*` within depth :math:`L`, and the
+law of the first-to-last-layer gradient ratio, and recommends the most expressive clipping
+height :math:`m` that is safe at a given width and depth.
+
+The model (a Markov chain on the measured :math:`q^l`)
+------------------------------------------------------
+Given layer :math:`l`, :math:`h^{l+1}_i` are i.i.d. :math:`N(0, G_{l+1})` with
+:math:`G_{l+1} = \sigma_w^2 A_l + \sigma_b^2`,
+:math:`A_l = \frac1N\sum_i \phi(h^l_i)^2`; so
+:math:`q^{l+1} = G_{l+1} X_{l+1}` with :math:`X_{l+1}\sim\chi^2_N/N` independent of the past.
+Because :math:`h^l = \sqrt{G_l}\,Z` with a standard Gaussian vector :math:`Z` whose
+direction is independent of its norm, :math:`h^l` given :math:`q^l` is uniform on the sphere
+of radius :math:`\sqrt{N q^l}`: the measured :math:`q^l` is an exact Markov chain. On that
+sphere, to first order in :math:`1/N` (the marginal density of a coordinate is
+:math:`\varphi(u)(1 - \mathrm{He}_4(u)/(4N))`):
+
+.. math::
+
+    \mathbb{E}[A \mid q] &= \mu(q) - \frac{q^2 \mu''(q)}{N},\qquad
+    \mathrm{Var}[A \mid q] = \frac{1}{N}\Big(\mathrm{Var}[\phi^2] -
+        \tfrac12\,\mathrm{Cov}[\phi^2, Z^2]^2\Big),\\
+    \mu(q) &= \mathbb{E}[\phi(\sqrt q Z)^2],\quad
+    \mathrm{Var}[\phi^2] = \mathbb{E}[\phi(\sqrt q Z)^4] - \mu^2,\quad
+    \mathrm{Cov}[\phi^2, Z^2] = 2q\mu'(q),
+
+so :math:`\mathbb{E}[G_{l+1}\mid q^l] = V(q^l) - (q^l)^2 V''(q^l)/N`: a positive curvature
+:math:`V''` pushes the finite-width walk *down* (Jensen), by :math:`q^{*2}V''(q^*)/N` per
+layer. :math:`G` is taken Gamma with that mean and variance, and
+:math:`\log q^{l+1} = \log G + \log X` Gaussian with the exact log-moments of the two
+factors (:math:`\psi(k) - \log k + \log\mathbb{E}G` and :math:`\psi'(k)` for a Gamma of
+shape :math:`k`). The transition kernel is computed on a grid in :math:`\log(q/q^*)`
+(cell width :math:`\sqrt{2/N}/4`, a quarter of the smallest possible per-layer standard
+deviation) by Gaussian cell masses; :math:`q^1 = q_\text{in}\chi^2_N/N` exactly (the
+paper's variance-preserving first layer). The *killed* chain, restricted to the band
+:math:`[q^*/b, b q^*]`, gives the probability that :math:`q^l` stays in the band for
+:math:`l = 1..L` -- the failure definition of :func:`eoctheory.nets.simulate` (band
+:math:`b = 4`). The free chain on :math:`[q^*/b^2, b^2 q^*]` (mass beyond the ends is kept in
+the end cells) gives per-layer quantiles of :math:`q^l`.
+
+Gradients
+---------
+With the output gradient :math:`\delta^L` independent of the network (as
+:func:`eoctheory.nets.simulate` draws it) and the gradient-independence approximation,
+:math:`R_l = \|\delta^l\|^2/\|\delta^{l+1}\|^2 = \frac{\sigma_w^2}{N}\sum_i
+\phi'(h^l_i)^2\xi_i^2` with fresh :math:`\xi_i\sim N(0,1)`. Given :math:`q^l` (sphere again):
+
+.. math::
+
+    \mathbb{E}[R_l\mid q] = \chi_1(q) - \sigma_w^2\frac{q^2\nu''(q)}{N},\quad
+    \mathrm{Var}[R_l\mid q] = \frac{\sigma_w^4}{N}\big(3\nu_4 - \nu^2 - 2 q^2 \nu'(q)^2\big),
+
+:math:`\nu = \mathbb{E}[\phi'^2]`, :math:`\nu_4 = \mathbb{E}[\phi'^4]`, :math:`\chi_1(q) =
+\sigma_w^2\nu(q)` evaluated at the *current* :math:`q^l`, not at :math:`q^*`. The log
+gradient ratio :math:`S = \log(\|\delta^1\|^2/\|\delta^L\|^2) = \sum_{l=1}^{L-1}\log R_l`
+is carried along the chain by its first two conditional moments per cell
+(:math:`p_l, \mathbb{E}[S\,1_\text{cell}], \mathbb{E}[S^2 1_\text{cell}]`, three
+matrix-vector products per layer); its law is the mixture over the final cell of Gaussians
+with those moments. Even exactly on the EoC (:math:`\mathbb{E}R = 1`) the median ratio
+*decreases* with depth, by :math:`\tfrac12\mathrm{Var}\log R` per layer: sparse activations
+(few active units) have noisy :math:`R_l` and log-normally spread gradient norms.
+
+Risk
+----
+``risk = 1 - P(q^l in the band for all l <= L and ||delta^1||/||delta^L|| <= grad_limit)``:
+the probability, at initialisation, of variance escape or gradient explosion over the depth.
+
+Scale covariance
+----------------
+For a positively homogeneous piecewise-linear activation
+(:math:`\phi_{c\tau, cm}(cx) = c\,\phi_{\tau,m}(x)`, true of all four paper activations),
+:math:`(q^*, \tau, m)` with :math:`(\sigma_w^2, \sigma_b^2)` and
+:math:`(1, \tau/\sqrt{q^*}, m/\sqrt{q^*})` with :math:`(\sigma_w^2, \sigma_b^2/q^*)` give the
+same normalised map :math:`V(q^* y)/q^*`, the same law of :math:`q^l/q^*` at every width,
+and the same risk: :math:`q^*` is a gauge for those activations (:func:`normalise`).
+
+Examples
+--------
+>>> from eoctheory import finite_width as fw
+>>> p = fw.predict("crelu", sparsity=0.7, target_slope=0.7, width=300, depth=100)
+>>> p.escape_probability < 1e-3
+True
+>>> bool(fw.predict("relu", sparsity=0.7, width=300, depth=100).risk > 0.5)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import sympy as sp
+from scipy import special as _sc
+
+from . import maps
+from .activations import X, Activation, get_activation
+
+__all__ = [
+    "FiniteWidthPrediction",
+    "Recommendation",
+    "WidthRecommendation",
+    "fourth_moment",
+    "slope_value_moment",
+    "predict",
+    "predicted_risk",
+    "check_summary",
+    "normalise",
+    "is_homogeneous",
+    "recommend",
+    "min_width",
+    "simulate_law",
+    "LEVELS",
+]
+
+#: default quantile levels reported
+LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+_RES = 4.0           # cells per smallest per-layer standard deviation sqrt(2/N)
+_MAX_CELLS = 480     # cap on cells inside the band (width > ~20000 is coarser)
+_MIN_CELLS = 48
+
+
+# ------------------------------------------------------------------------------------------
+# E[phi^4]: closed form from the same piecewise engine, quadrature otherwise
+# ------------------------------------------------------------------------------------------
+_MOMENT_CACHE: dict[Any, Any] = {}
+
+
+def _piece_power(kind: str, e: sp.Expr) -> sp.Expr:
+    if kind == "phi4":
+        return e**4
+    return sp.diff(e, X) ** 2 * e**2  # "dphi2phi2"
+
+
+def _moment_closed(der: maps.Derivation, kind: str):
+    key = (der.pieces, der.params, kind)
+    fn = _MOMENT_CACHE.get(key)
+    if fn is None:
+        from .gaussian import NUMPY_FUNCTIONS, Piece, canonical, gaussian_expectation
+
+        r = sp.Symbol("r", positive=True)
+        pieces = tuple(Piece(p.lo, p.hi, sp.expand(_piece_power(kind, p.expr)))
+                       for p in der.pieces)
+        e = canonical(gaussian_expectation(pieces, X, r, 1))
+        fn = _MOMENT_CACHE[key] = sp.lambdify((r, *der.params), e,
+                                              modules=[NUMPY_FUNCTIONS, "numpy"], cse=True,
+                                              printer=maps._printer())
+    return fn
+
+
+def _moment(act: Activation, kind: str, q: Any, params: dict) -> np.ndarray:
+    qa = maps._check_q(q)
+    pvals = act.resolve(params)
+    c = maps.compiled(act)
+    if getattr(c, "fixed", False) and params:
+        if any(np.ndim(p) for p in pvals):
+            raise ValueError(f"activation {act.name!r}: parameters must be scalars")
+        act = act.with_values(**{k: float(v) for k, v in params.items()})
+        c = maps.compiled(act)
+    if getattr(c, "kind", "") == "closed form":
+        der = maps.derive(act)
+        fn = _moment_closed(der, kind)
+        with np.errstate(all="ignore"):
+            out = fn(np.sqrt(qa), *([] if der.params != act.symbols else pvals))
+        shape = np.broadcast_shapes(qa.shape, *(np.shape(p) for p in pvals))
+        return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
+    if kind == "phi4":
+        return c._expect(lambda x, *p: c.phi(x, *p) ** 4, qa, pvals)
+    return c._expect(lambda x, *p: (c.dphi(x, *p) * c.phi(x, *p)) ** 2, qa, pvals)
+
+
+def fourth_moment(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
+    r""":math:`\mathbb{E}[\phi(\sqrt q Z)^4]`, for the variance of :math:`\phi^2` at width N.
+
+    Piecewise-polynomial activations: exact closed form from the truncated-Gaussian
+    moments of :mod:`eoctheory.gaussian` (derived once, cached); others: the same
+    Gauss-Legendre rule as :mod:`eoctheory.maps`. Broadcasts over ``q`` and parameters.
+
+    Examples
+    --------
+    >>> round(float(fourth_moment("identity", 2.0)), 12)      # 3 q^2
+    12.0
+    >>> round(float(fourth_moment("relu", 1.0, tau=0.0)), 12)  # 3/2
+    1.5
+    """
+    return _moment(get_activation(activation), "phi4", q, params)
+
+
+def slope_value_moment(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
+    r""":math:`\mathbb{E}[\phi'(\sqrt q Z)^2\phi(\sqrt q Z)^2]` (the weight-sharing correction).
+
+    Examples
+    --------
+    >>> round(float(slope_value_moment("relu", 1.0, tau=0.0)), 12)   # E[Z^2; Z > 0]
+    0.5
+    """
+    return _moment(get_activation(activation), "dphi2phi2", q, params)
+
+
+# ------------------------------------------------------------------------------------------
+# Per-state coefficients of the chain
+# ------------------------------------------------------------------------------------------
+def _log_gamma_moments(mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""E[log Y], Var[log Y] for Y ~ Gamma with the given mean and variance."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        k = np.where(var > 0, mean * mean / np.where(var > 0, var, 1.0), np.inf)
+        k = np.clip(k, 1e-3, 1e14)
+        elog = np.log(mean) + _sc.digamma(k) - np.log(k)
+        vlog = _sc.polygamma(1, k)
+    return elog, vlog
+
+
+def _coefficients(act: Activation, q: np.ndarray, params: dict, sw2: np.ndarray,
+                  sb2: np.ndarray, N: float, grads: bool = True) -> tuple:
+    r"""Per-state moments: E/Var of log q^{l+1} and of log R_l given q^l = q.
+
+    ``q`` has shape (B, n); parameter, sigma arrays have shape (B, 1).
+    """
+    mu = maps.second_moment(act, q, **params)
+    mu1 = maps.second_moment_derivative(act, q, 1, **params)
+    mu2 = maps.second_moment_derivative(act, q, 2, **params)
+    m4 = fourth_moment(act, q, **params)
+    c = 2.0 * q * mu1
+    vA = np.maximum(m4 - mu * mu - 0.5 * c * c, 0.0) / N
+    mA = mu - q * q * mu2 / N
+    mG = np.maximum(sw2 * mA + sb2, 1e-300)
+    eG, vG = _log_gamma_moments(mG, sw2 * sw2 * vA)
+    eX = _sc.digamma(N / 2.0) - math.log(N / 2.0)
+    vX = float(_sc.polygamma(1, N / 2.0))
+    out = [eG + eX, vG + vX]
+    if grads:
+        h = 1e-3
+        nu = maps.slope_moment(act, q, **params)
+        nup = maps.slope_moment(act, q * math.exp(h), **params)
+        num = maps.slope_moment(act, q * math.exp(-h), **params)
+        nu4 = maps.slope_moment4(act, q, **params)
+        d1 = (nup - num) / (2 * h)              # q nu'(q)
+        d2 = (nup - 2 * nu + num) / (h * h) - d1  # q^2 nu''(q)
+        # weight sharing: delta^{l+1} correlates with h^{l+1} through the mask, and W^{l+1}
+        # given the forward pass has a rank-one part along phi(h^l) (see simulate_law)
+        kap = 2 * d1 / np.maximum(nu, 1e-300)  # E[phi'^2 Z^2]/E[phi'^2] - 1
+        share = 1.0 + kap * sw2 * slope_value_moment(act, q, **params) / (
+            mG * np.maximum(nu, 1e-300) * N)
+        mR = np.maximum(sw2 * (nu - d2 / N) * share, 1e-300)
+        vR = sw2 * sw2 * np.maximum(3 * nu4 - nu * nu - 2 * d1 * d1, 0.0) / N
+        eR, vRl = _log_gamma_moments(mR, vR)
+        out += [eR, vRl]
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------
+# The chain
+# ------------------------------------------------------------------------------------------
+def _grid(N: float, band: float, wide: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cell edges and centres in x = log(q/q*); band edges on cell edges; (edges, centres, i0)."""
+    lb = math.log(band)
+    h = math.sqrt(2.0 / N) / _RES
+    nb = int(min(max(math.ceil(2 * lb / h), _MIN_CELLS), _MAX_CELLS))
+    edges = np.linspace(-lb, lb, nb + 1)
+    i0 = 0
+    if wide:
+        no = nb // 2
+        step = edges[1] - edges[0]
+        edges = np.concatenate([-lb - step * np.arange(no, 0, -1), edges,
+                                lb + step * np.arange(1, no + 1)])
+        i0 = no
+    return edges, 0.5 * (edges[1:] + edges[:-1]), i0
+
+
+def _kernel(mean: np.ndarray, var: np.ndarray, edges: np.ndarray, clamp: bool) -> np.ndarray:
+    """K[b, i, j] = P(x' in cell j | x = centre i): Gaussian cell masses (B, n, n)."""
+    sd = np.sqrt(np.maximum(var, 1e-300))
+    z = (edges[None, None, :] - mean[:, :, None]) / sd[:, :, None]
+    F = _sc.ndtr(z)
+    K = np.diff(F, axis=2)
+    if clamp:  # mass beyond the ends stays in the end cells
+        K[:, :, 0] += F[:, :, 0]
+        K[:, :, -1] += 1.0 - F[:, :, -1]
+    return K
+
+
+def _initial(q_in: np.ndarray, q_star: np.ndarray, edges: np.ndarray, N: float,
+             clamp: bool) -> np.ndarray:
+    r"""Cell masses of q^1 = q_in chi^2_N / N (variance-preserving first layer)."""
+    a = N / 2.0
+    F = _sc.gammainc(a, a * (q_star / q_in) * np.exp(edges)[None, :])
+    p = np.diff(F, axis=1)
+    if clamp:
+        p[:, 0] += F[:, 0]
+        p[:, -1] += 1.0 - F[:, -1]
+    return p
+
+
+def _run_chain(K: np.ndarray, p0: np.ndarray, a: np.ndarray | None, b: np.ndarray | None,
+               L: int, keep: bool) -> tuple:
+    """Propagate (p, M1, M2) for L layers; returns final stack and per-layer masses."""
+    B, n = p0.shape
+    st = np.zeros((B, 3, n))
+    st[:, 0] = p0
+    hist = np.empty((L, B, n)) if keep else None
+    surv = np.empty((L, B))
+    surv[0] = p0.sum(axis=1)
+    if keep:
+        hist[0] = p0
+    for l in range(1, L):
+        if a is not None:
+            p, m1 = st[:, 0], st[:, 1]
+            st[:, 2] += 2 * a * m1 + (a * a + b) * p
+            st[:, 1] += a * p
+        st = np.matmul(st, K)
+        surv[l] = st[:, 0].sum(axis=1)
+        if keep:
+            hist[l] = st[:, 0]
+    return st, surv, hist
+
+
+def _mixture(st: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, means, sds of the Gaussian mixture for S from the (p, M1, M2) stack."""
+    p, m1, m2 = st[:, 0], st[:, 1], st[:, 2]
+    ok = p > 1e-300
+    with np.errstate(all="ignore"):
+        mean = np.where(ok, m1 / np.where(ok, p, 1.0), 0.0)
+        var = np.where(ok, m2 / np.where(ok, p, 1.0) - mean * mean, 0.0)
+    sd = np.sqrt(np.maximum(var, 1e-12))
+    return np.maximum(p, 0.0), mean, sd
+
+
+def _mixture_cdf(w: np.ndarray, mean: np.ndarray, sd: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Unnormalised CDF sum_i w_i Phi((s - mean_i)/sd_i), s of shape (B, k)."""
+    z = (s[:, None, :] - mean[:, :, None]) / sd[:, :, None]
+    return np.einsum("bi,bik->bk", w, _sc.ndtr(z))
+
+
+def _mixture_quantiles(w, mean, sd, levels) -> np.ndarray:
+    tot = w.sum(axis=1, keepdims=True)
+    lo = np.min(np.where(w > 0, mean - 9 * sd, np.inf), axis=1)
+    hi = np.max(np.where(w > 0, mean + 9 * sd, -np.inf), axis=1)
+    s = lo[:, None] + (hi - lo)[:, None] * np.linspace(0, 1, 801)[None, :]
+    F = _mixture_cdf(w, mean, sd, s) / np.where(tot > 0, tot, 1.0)
+    out = np.empty((len(w), len(levels)))
+    for b in range(len(w)):
+        f = np.maximum.accumulate(F[b])
+        out[b] = np.interp(levels, f, s[b])
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Settings
+# ------------------------------------------------------------------------------------------
+def _check_pos_int(v: Any, name: str, low: int = 1) -> int:
+    try:
+        iv = int(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer >= {low} (got {v!r})") from None
+    if iv != v or iv < low:
+        raise ValueError(f"{name} must be an integer >= {low} (got {v!r})")
+    return iv
+
+
+def _check_band(band: Any) -> float:
+    b = float(band)
+    if not (b > 1 and math.isfinite(b)):
+        raise ValueError(f"band must be a finite factor > 1 (got {band!r})")
+    return b
+
+
+def _check_limit(g: Any) -> float:
+    g = float(g)
+    if not g > 0:
+        raise ValueError(f"grad_limit must be > 0 (got {g!r})")
+    return g
+
+
+def _resolve(activation, sparsity, target_slope, q_star, sigma_w2, sigma_b2, params):
+    """Activation, parameter arrays and (sigma_w2, sigma_b2) arrays, all broadcast (flat)."""
+    from . import eoc as E
+
+    act = get_activation(activation)
+    q = np.asarray(maps._check_q(q_star, "q_star"), dtype=float)
+    params = dict(params)
+    if sparsity is not None:
+        if "tau" not in act.param_names:
+            raise ValueError(f"sparsity: activation {act.name!r} has no threshold tau")
+        if "tau" in params:
+            raise ValueError("give at most one of sparsity and tau")
+        s = np.asarray(sparsity, dtype=float)
+        if np.any(~((s > 0) & (s < 1))):
+            raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
+    if target_slope is not None:
+        if "m" not in act.param_names:
+            raise ValueError(f"target_slope: activation {act.name!r} has no clipping height m")
+        if "m" in params:
+            raise ValueError("give at most one of m and target_slope")
+        kw = {"sparsity": sparsity} if sparsity is not None else \
+            {"tau": params.get("tau", act.values.get("tau", 0.0))}
+        sol = E.m_for_slope(act, target_slope, q_star=q, **kw)
+        params["tau"], params["m"] = np.asarray(sol.tau), np.asarray(sol.m)
+    elif sparsity is not None:
+        others = {k: v for k, v in params.items() if k != "tau"}
+        params["tau"] = np.asarray(E.tau_from_sparsity(act, sparsity, q, **others))
+    pv = act.resolve(params)
+    full = dict(zip(act.param_names, pv))
+    if (sigma_w2 is None) != (sigma_b2 is None):
+        raise ValueError("give both sigma_w2 and sigma_b2 (off the EoC) or neither (on it)")
+    if sigma_w2 is None:
+        pt = E.eoc_point(act, q, **full)
+        sw2, sb2 = np.asarray(pt.sigma_w2), np.asarray(pt.sigma_b2)
+    else:
+        sw2 = maps._check_sigma(sigma_w2, "sigma_w2", True)
+        sb2 = maps._check_sigma(sigma_b2, "sigma_b2", False)
+    arrays = np.broadcast_arrays(q, sw2, sb2, *pv)
+    shape = arrays[0].shape
+    flat = [np.ascontiguousarray(a, dtype=float).reshape(-1) for a in arrays]
+    return act, shape, flat[0], flat[1], flat[2], dict(zip(act.param_names, flat[3:]))
+
+
+# ------------------------------------------------------------------------------------------
+# Public API
+# ------------------------------------------------------------------------------------------
+@dataclass
+class FiniteWidthPrediction:
+    r"""Finite-width prediction for one setting (see the module docstring).
+
+    Attributes
+    ----------
+    risk : float
+        :math:`1 - P(q^l \in [q^*/b, b q^*]\ \forall l\le L \text{ and }
+        \|\delta^1\|/\|\delta^L\| \le` ``grad_limit``).
+    escape_probability : float
+        :math:`P(q^l \notin [q^*/b, bq^*]` for some :math:`l \le L)` (the
+        :func:`eoctheory.nets.simulate` failure, band :math:`b`).
+    explosion_probability : float
+        :math:`P(\|\delta^1\|/\|\delta^L\| >` ``grad_limit`` and no escape).
+    escape_by_layer : ndarray (L,)
+        :math:`P(\text{escape by layer } l)`.
+    levels : tuple of float
+        Quantile levels.
+    q_quantiles : ndarray (L, len(levels))
+        Per-layer quantiles of :math:`q^l` (free chain; 0 or inf beyond
+        :math:`[q^*/b^2, b^2q^*]`).
+    gradient_ratio_quantiles : ndarray (len(levels),)
+        Quantiles of :math:`\|\delta^1\|/\|\delta^L\|` (free chain).
+    log_ratio_mean, log_ratio_std : float
+        Mean and sd of :math:`\log(\|\delta^1\|/\|\delta^L\|)` (free chain).
+    config : dict
+        Activation, parameters, :math:`\sigma_w^2, \sigma_b^2, q^*`, width, depth, band,
+        grad_limit, grid size.
+    """
+
+    risk: float
+    escape_probability: float
+    explosion_probability: float
+    escape_by_layer: np.ndarray
+    levels: tuple
+    q_quantiles: np.ndarray
+    gradient_ratio_quantiles: np.ndarray
+    log_ratio_mean: float
+    log_ratio_std: float
+    config: dict = field(default_factory=dict)
+
+    def gradient_quantile(self, level: float) -> float:
+        """Quantile of the gradient ratio at ``level`` (from the stored mixture)."""
+        return float(np.exp(_mixture_quantiles(*self._mix, [level])[0, 0] / 2))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        lv = [f"{x:g}" for x in self.levels]
+        return {"risk": self.risk, "escape_probability": self.escape_probability,
+                "explosion_probability": self.explosion_probability,
+                "gradient_ratio_quantiles": dict(zip(lv, map(float,
+                                                             self.gradient_ratio_quantiles))),
+                "log_gradient_ratio_mean": self.log_ratio_mean,
+                "log_gradient_ratio_std": self.log_ratio_std,
+                "q_quantiles_last_layer": dict(zip(lv, map(float, self.q_quantiles[-1]))),
+                "config": self.config}
+
+
+def _q_quantiles(hist: np.ndarray, edges: np.ndarray, q_star: float,
+                 levels: Sequence[float]) -> np.ndarray:
+    L = hist.shape[0]
+    cdf = np.concatenate([np.zeros((L, 1)), np.cumsum(hist, axis=1)], axis=1)
+    cdf /= cdf[:, -1:]
+    out = np.empty((L, len(levels)))
+    for l in range(L):
+        c = np.maximum.accumulate(cdf[l])
+        x = np.interp(levels, c, edges)
+        q = q_star * np.exp(x)
+        q[np.asarray(levels) <= c[1] - 1e-12] = 0.0 if hist[l, 0] > 0 else q[0]
+        q[np.asarray(levels) >= c[-2] + 1e-12] = np.inf
+        out[l] = q
+    return out
+
+
+def predict(activation: Activation | str, *, width: int, depth: int,
+            sparsity: float | None = None, target_slope: float | None = None,
+            q_star: float = 1.0, sigma_w2: float | None = None, sigma_b2: float | None = None,
+            q_input: float | None = None, band: float = 4.0, grad_limit: float = 10.0,
+            levels: Sequence[float] = LEVELS, **params: float) -> FiniteWidthPrediction:
+    r"""Predict the finite-width behaviour of one setting at initialisation.
+
+    Parameters
+    ----------
+    activation : Activation or str
+    width, depth : int
+        :math:`N` (every layer) and :math:`L`.
+    sparsity : float, optional
+        Sets :math:`\tau` at :math:`q^*` (eq. 12).
+    target_slope : float, optional
+        Sets :math:`m` so that :math:`V'(q^*)` equals it on the EoC (Sec. 3.1).
+    q_star : float, default 1
+        Fixed-point variance; also the centre of the failure band.
+    sigma_w2, sigma_b2 : float, optional
+        Off-EoC initialisation (default: the EoC point at :math:`q^*`).
+    q_input : float, optional
+        :math:`\|x\|^2/N_0` (default :math:`q^*`); :math:`q^1 = q_\text{in}\chi^2_N/N`.
+    band : float, default 4
+        Escape means :math:`q^l \notin [q^*/b, b\,q^*]`.
+    grad_limit : float, default 10
+        Explosion means :math:`\|\delta^1\|/\|\delta^L\| >` ``grad_limit``.
+    levels : sequence of float
+        Quantile levels to report.
+    **params
+        Activation parameters (``tau``, ``m``).
+
+    Returns
+    -------
+    FiniteWidthPrediction
+
+    Raises
+    ------
+    ValueError
+        Bad width, depth, band, grad_limit, parameters, or no EoC point.
+    """
+    N = _check_pos_int(width, "width", 2)
+    L = _check_pos_int(depth, "depth", 1)
+    b = _check_band(band)
+    g = _check_limit(grad_limit)
+    lv = tuple(float(x) for x in levels)
+    if any(not 0 < x < 1 for x in lv):
+        raise ValueError(f"levels must be in (0, 1) (got {levels!r})")
+    act, shape, q, sw2, sb2, pf = _resolve(activation, sparsity, target_slope, q_star,
+                                           sigma_w2, sigma_b2, params)
+    if q.size != 1:
+        raise ValueError("predict takes one setting; use predicted_risk for arrays")
+    qs = float(q[0])
+    qin = qs if q_input is None else float(maps._check_q(q_input, "q_input"))
+    res = {}
+    for wide in (False, True):
+        edges, cen, i0 = _grid(N, b, wide)
+        qg = qs * np.exp(cen)[None, :]
+        pk = {k: v[:, None] for k, v in pf.items()}
+        eX, vX, eR, vR = _coefficients(act, qg, pk, sw2[:, None], sb2[:, None], N)
+        K = _kernel(eX - math.log(qs), vX, edges, clamp=wide)
+        p0 = _initial(np.array([qin]), np.array([qs]), edges, N, clamp=wide)
+        st, surv, hist = _run_chain(K, p0, eR, vR, L, keep=wide)
+        res[wide] = (st, surv, hist, edges)
+    st, surv, _, _ = res[False]
+    w, mean, sd = _mixture(st)
+    ok_grad = float(_mixture_cdf(w, mean, sd, np.array([[2 * math.log(g)]]))[0, 0])
+    escape = float(np.clip(1.0 - surv[-1, 0], 0.0, 1.0))
+    risk = float(np.clip(1.0 - ok_grad, 0.0, 1.0))
+    stw, _, hist, edges = res[True]
+    mix = _mixture(stw)
+    wq = mix[0][0]
+    tot = wq.sum()
+    m_all = float(np.sum(wq * mix[1][0]) / tot)
+    v_all = float(np.sum(wq * (mix[2][0] ** 2 + mix[1][0] ** 2)) / tot - m_all ** 2)
+    gq = np.exp(_mixture_quantiles(*mix, lv)[0] / 2)
+    qq = _q_quantiles(hist[:, 0, :], edges, qs, lv)
+    cfg = {"activation": act.name, "params": {k: float(v[0]) for k, v in pf.items()},
+           "sigma_w2": float(sw2[0]), "sigma_b2": float(sb2[0]), "q_star": qs,
+           "q_input": qin, "width": N, "depth": L, "band": b, "grad_limit": g,
+           "cells_in_band": len(res[False][3]) - 1}
+    out = FiniteWidthPrediction(risk, escape, float(np.clip(risk - escape, 0.0, 1.0)),
+                                np.clip(1.0 - surv[:, 0], 0.0, 1.0), lv, qq, gq,
+                                m_all / 2, math.sqrt(max(v_all, 0.0)) / 2, cfg)
+    out._mix = mix  # type: ignore[attr-defined]
+    return out
+
+
+def predicted_risk(activation: Activation | str, *, width: int, depth: int,
+                   sparsity: Any = None, target_slope: Any = None, q_star: Any = 1.0,
+                   sigma_w2: Any = None, sigma_b2: Any = None, band: float = 4.0,
+                   grad_limit: float = 10.0, components: bool = False,
+                   batch: int = 64, **params: Any):
+    r"""Risk of many settings at once (vectorised; the phase diagram and ``recommend``).
+
+    Every argument except ``width``, ``depth``, ``band``, ``grad_limit`` broadcasts
+    (``sparsity``, ``target_slope``, ``q_star``, ``sigma_w2``, ``sigma_b2``, ``tau``,
+    ``m``). Only the killed chain is run (no quantiles), in batches of ``batch`` settings.
+    Settings with no EoC point raise (see :func:`eoctheory.eoc.eoc_point`).
+
+    Returns
+    -------
+    risk : ndarray
+        Shape of the broadcast inputs; with ``components=True`` a tuple
+        ``(risk, escape_probability)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = predicted_risk("cst", width=300, depth=100, sparsity=0.8,
+    ...                    target_slope=np.array([0.5, 0.9]))
+    >>> r.shape
+    (2,)
+    """
+    N = _check_pos_int(width, "width", 2)
+    L = _check_pos_int(depth, "depth", 1)
+    b = _check_band(band)
+    g = _check_limit(grad_limit)
+    act, shape, q, sw2, sb2, pf = _resolve(activation, sparsity, target_slope, q_star,
+                                           sigma_w2, sigma_b2, params)
+    edges, cen, _ = _grid(N, b, False)
+    risk = np.empty(q.size)
+    esc = np.empty(q.size)
+    for i in range(0, q.size, batch):
+        sl = slice(i, i + batch)
+        qs = q[sl, None]
+        qg = qs * np.exp(cen)[None, :]
+        pk = {k: v[sl, None] for k, v in pf.items()}
+        eX, vX, eR, vR = _coefficients(act, qg, pk, sw2[sl, None], sb2[sl, None], N)
+        K = _kernel(eX - np.log(qs), vX, edges, clamp=False)
+        p0 = _initial(q[sl], q[sl], edges, N, clamp=False)
+        st, surv, _ = _run_chain(K, p0, eR, vR, L, keep=False)
+        w, mean, sd = _mixture(st)
+        lim = np.full((len(w), 1), 2 * math.log(g))
+        risk[sl] = 1.0 - _mixture_cdf(w, mean, sd, lim)[:, 0]
+        esc[sl] = 1.0 - surv[-1]
+    risk = np.clip(risk, 0.0, 1.0).reshape(shape)
+    esc = np.clip(esc, 0.0, 1.0).reshape(shape)
+    return (risk, esc) if components else risk
+
+
+def check_summary(activation: Activation | str, params: dict, sigma_w2: float,
+                  sigma_b2: float, q_star: float, width: int, depth: int, *,
+                  risk: float = 0.05, band: float = 4.0,
+                  grad_limit: float = 10.0) -> dict:
+    r"""What ``python -m eoctheory check --width N --depth L`` reports (JSON-ready).
+
+    Returns
+    -------
+    dict
+        ``predicted_risk`` (probability at initialisation of variance escape from
+        :math:`[q^*/b, bq^*]` or of :math:`\|\delta^1\|/\|\delta^L\| >` ``grad_limit`` over
+        the depth), ``escape_probability``, ``explosion_probability``,
+        ``gradient_ratio_quantiles`` (level string -> ratio
+        :math:`\|\delta^1\|/\|\delta^L\|`), ``q_quantiles_last_layer``, ``width``,
+        ``depth``, ``band``, ``grad_limit``, ``risk_threshold``, ``verdict``
+        (``"safe"`` if predicted_risk <= ``risk`` else ``"risky"``) and ``reasons`` (lines).
+    """
+    pred = predict(activation, width=width, depth=depth, q_star=q_star, sigma_w2=sigma_w2,
+                   sigma_b2=sigma_b2, band=band, grad_limit=grad_limit, **dict(params))
+    d = pred.to_dict()
+    safe = pred.risk <= risk
+    reasons = [f"finite width N = {pred.config['width']}, depth L = {pred.config['depth']}: "
+               f"predicted risk {pred.risk:.3g} ({'<=' if safe else '>'} {risk:g})",
+               f"P(q^l leaves [q*/{band:g}, {band:g} q*]) = {pred.escape_probability:.3g}; "
+               f"P(|grad 1|/|grad L| > {grad_limit:g}) = {pred.explosion_probability:.3g}",
+               "gradient ratio |grad 1|/|grad L| 5/50/95%: " + ", ".join(
+                   f"{pred.gradient_quantile(x):.3g}" for x in (0.05, 0.5, 0.95))]
+    return {"predicted_risk": pred.risk, "escape_probability": pred.escape_probability,
+            "explosion_probability": pred.explosion_probability,
+            "gradient_ratio_quantiles": d["gradient_ratio_quantiles"],
+            "q_quantiles_last_layer": d["q_quantiles_last_layer"],
+            "width": pred.config["width"], "depth": pred.config["depth"], "band": band,
+            "grad_limit": grad_limit, "risk_threshold": risk,
+            "verdict": "safe" if safe else "risky", "reasons": reasons}
+
+
+# ------------------------------------------------------------------------------------------
+# Scale covariance (q* as a knob)
+# ------------------------------------------------------------------------------------------
+_LENGTH_PARAMS = ("tau", "m")
+
+
+def is_homogeneous(activation: Activation | str, **params: float) -> bool:
+    r"""Whether :math:`\phi_{c\tau,cm}(cx) = c\,\phi_{\tau,m}(x)` for all :math:`c > 0`.
+
+    True for ReLU_tau, ST_tau, CReLU and CST (every length parameter scales with x);
+    false for e.g. tanh or HardTanh (a fixed scale). Decided symbolically when possible,
+    else numerically at a few points.
+
+    Examples
+    --------
+    >>> is_homogeneous("cst"), is_homogeneous("hardtanh")
+    (True, False)
+    """
+    act = get_activation(activation)
+    if any(n not in _LENGTH_PARAMS for n in act.param_names):
+        return False
+    xs = np.linspace(-4.0, 4.0, 41)
+    vals = {**act.values, **params}
+    for c in (0.37, 2.9):
+        scaled = {k: c * float(v) for k, v in vals.items()}
+        lhs = act(c * xs, **scaled)
+        rhs = c * act(xs, **{k: float(v) for k, v in vals.items()})
+        if not np.allclose(lhs, rhs, rtol=1e-12, atol=1e-12):
+            return False
+    return True
+
+
+def normalise(activation: Activation | str, q_star: float, sigma_w2: float,
+              sigma_b2: float, **params: float) -> dict:
+    r"""The equivalent setting at :math:`q^* = 1` of a positively homogeneous activation.
+
+    .. math::
+
+        (q^*, \tau, m, \sigma_w^2, \sigma_b^2) \;\to\;
+        (1, \tau/\sqrt{q^*}, m/\sqrt{q^*}, \sigma_w^2, \sigma_b^2/q^*),
+
+    under which :math:`V(q^* y)/q^*` is unchanged and :math:`q^l/q^*` has the same law at
+    every width (so :func:`predict` gives the same risk).
+
+    Raises
+    ------
+    ValueError
+        If the activation is not positively homogeneous (:func:`is_homogeneous`).
+
+    Examples
+    --------
+    >>> d = normalise("crelu", 4.0, 2.0, 0.8, tau=1.0, m=3.0)
+    >>> d["q_star"], d["tau"], d["m"], d["sigma_w2"], d["sigma_b2"]
+    (1.0, 0.5, 1.5, 2.0, 0.2)
+    """
+    act = get_activation(activation)
+    q = float(maps._check_q(q_star, "q_star"))
+    if not is_homogeneous(act, **params):
+        raise ValueError(f"activation {act.name!r} is not positively homogeneous: q_star "
+                         "is not a gauge for it")
+    vals = {**act.values, **params}
+    out = {k: float(v) / math.sqrt(q) for k, v in vals.items()}
+    out.update(q_star=1.0, sigma_w2=float(sigma_w2), sigma_b2=float(sigma_b2) / q)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Recommendation
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Recommendation:
+    r"""Result of :func:`recommend`: the most expressive safe clipping height.
+
+    ``m`` is in absolute units at ``q_star``; ``m_normalised`` = :math:`m/\sqrt{q^*}`.
+    ``safe`` is False when no m on the search range meets the risk (then the fields
+    describe the least risky m found). ``m_min_safe`` is the smallest safe m (small m is
+    failure mode 2: few active units, noisy gradients). ``q_star_gauge`` is True for
+    positively homogeneous activations (any q* works with m scaled by sqrt(q*)).
+    """
+
+    activation: str
+    sparsity: float
+    width: int
+    depth: int
+    risk_threshold: float
+    safe: bool
+    q_star: float
+    q_star_gauge: bool
+    tau: float
+    m: float | None
+    m_normalised: float | None
+    m_min_safe: float | None
+    sigma_w2: float
+    sigma_b2: float
+    V_prime: float
+    V_second: float
+    predicted_risk: float
+    escape_probability: float
+    explosion_probability: float
+    gradient_ratio_quantiles: dict
+    band: float
+    grad_limit: float
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+#: m / sqrt(q*) search range of recommend
+M_RANGE = (0.02, 8.0)
+
+
+def _finish(act, s, q, N, L, risk, band, g, tau, m, m_lo, safe, gauge, notes) -> Recommendation:
+    from . import eoc as E
+
+    kw = {"tau": tau} if m is None else {"tau": tau, "m": m}
+    pt = E.eoc_point(act, q, **kw)
+    pred = predict(act, width=N, depth=L, q_star=q, band=band, grad_limit=g, **kw)
+    d = pred.to_dict()
+    return Recommendation(act.name, float(s), N, L, float(risk), bool(safe), float(q), gauge,
+                          float(tau), None if m is None else float(m),
+                          None if m is None else float(m) / math.sqrt(q),
+                          None if m_lo is None else float(m_lo),
+                          float(pt.sigma_w2), float(pt.sigma_b2), float(pt.V_prime),
+                          float(pt.V_second), pred.risk, pred.escape_probability,
+                          pred.explosion_probability, d["gradient_ratio_quantiles"],
+                          band, g, notes)
+
+
+def _largest_safe_m(act, s, q, N, L, risk, band, g, n_grid=48):
+    """(m_hi, m_lo, risk at m_hi) on the grid m/sqrt(q) in M_RANGE, refined by bisection."""
+    from . import eoc as E
+
+    tau = float(E.tau_from_sparsity(act, s, q))
+    mg = math.sqrt(q) * np.geomspace(*M_RANGE, n_grid)
+    r = predicted_risk(act, width=N, depth=L, q_star=q, tau=tau, m=mg, band=band,
+                       grad_limit=g)
+    ok = r <= risk
+    if not ok.any():
+        i = int(np.argmin(r))
+        return tau, float(mg[i]), None, False, float(r[i])
+    i_hi = int(np.nonzero(ok)[0][-1])
+    i_lo = int(np.nonzero(ok)[0][0])
+    m_hi = float(mg[i_hi])
+    if i_hi + 1 < len(mg):  # bisection in log m between a safe and an unsafe grid point
+        a, bb = math.log(mg[i_hi]), math.log(mg[i_hi + 1])
+        for _ in range(6):
+            c = 0.5 * (a + bb)
+            rc = float(predicted_risk(act, width=N, depth=L, q_star=q, tau=tau,
+                                      m=math.exp(c), band=band, grad_limit=g))
+            a, bb = (c, bb) if rc <= risk else (a, c)
+        m_hi = math.exp(a)
+    return tau, m_hi, float(mg[i_lo]), True, None
+
+
+def recommend(activation: Activation | str, *, sparsity: float, width: int, depth: int,
+              risk: float = 0.05, q_star: float | None = None, band: float = 4.0,
+              grad_limit: float = 10.0,
+              q_star_grid: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> Recommendation:
+    r"""The largest clipping height :math:`m` whose predicted risk is at most ``risk``.
+
+    For each candidate :math:`m` (:math:`m/\sqrt{q^*}` on a log grid over
+    :data:`M_RANGE`, refined by bisection) the EoC point at :math:`q^*` with
+    :math:`\tau` from ``sparsity`` is scored by :func:`predicted_risk`. Activations without
+    :math:`m` (ReLU_tau, ST_tau) get the risk of the single setting.
+
+    ``q_star=None`` searches :math:`q^*`: for a positively homogeneous activation the risk
+    depends on :math:`m/\sqrt{q^*}` only (:func:`normalise`), so the answer is reported at
+    :math:`q^* = 1` with ``q_star_gauge=True`` (multiply m and tau by
+    :math:`\sqrt{q^*}` for any other); otherwise each :math:`q^*` in ``q_star_grid`` is
+    tried and the one allowing the largest :math:`m/\sqrt{q^*}` wins.
+
+    Raises
+    ------
+    ValueError
+        Bad sparsity, width, depth or risk; activation without a threshold tau.
+    """
+    act = get_activation(activation)
+    if "tau" not in act.param_names:
+        raise ValueError(f"activation {act.name!r} has no threshold tau: recommend sets tau "
+                         "from the sparsity")
+    s = float(sparsity)
+    if not 0 < s < 1:
+        raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
+    rk = float(risk)
+    if not 0 < rk < 1:
+        raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
+    N = _check_pos_int(width, "width", 2)
+    L = _check_pos_int(depth, "depth", 1)
+    b = _check_band(band)
+    g = _check_limit(grad_limit)
+    gauge = is_homogeneous(act)
+    notes: list[str] = []
+    if q_star is None:
+        if gauge:
+            qs_list = [1.0]
+            notes.append("q* is a gauge for this positively homogeneous activation: the same "
+                         "risk holds at any q* with tau and m multiplied by sqrt(q*)")
+        else:
+            qs_list = [float(x) for x in q_star_grid]
+    else:
+        qs_list = [float(maps._check_q(q_star, "q_star"))]
+    has_m = "m" in act.param_names
+    best = None
+    for q in qs_list:
+        if has_m:
+            tau, m, m_lo, safe, r_min = _largest_safe_m(act, s, q, N, L, rk, b, g)
+            score = (safe, m / math.sqrt(q) if safe else -r_min)
+        else:
+            from . import eoc as E
+
+            tau = float(E.tau_from_sparsity(act, s, q))
+            r0 = float(predicted_risk(act, width=N, depth=L, q_star=q, tau=tau, band=b,
+                                      grad_limit=g))
+            m, m_lo, safe = None, None, r0 <= rk
+            score = (safe, -r0)
+        if best is None or score > best[0]:
+            best = (score, q, tau, m, m_lo, safe)
+    _, q, tau, m, m_lo, safe = best
+    if not safe:
+        notes.append(f"no setting meets risk <= {rk:g} at width {N}, depth {L}: the least "
+                     "risky one is shown; see min_width / --m")
+    return _finish(act, s, q, N, L, rk, b, g, tau, m, m_lo, safe, gauge, notes)
+
+
+@dataclass
+class WidthRecommendation:
+    """Result of :func:`min_width`: the smallest width with predicted risk <= the threshold."""
+
+    activation: str
+    sparsity: float
+    m: float | None
+    tau: float
+    q_star: float
+    depth: int
+    risk_threshold: float
+    width: int | None
+    predicted_risk: float
+    escape_probability: float
+    explosion_probability: float
+    gradient_ratio_quantiles: dict
+    sigma_w2: float
+    sigma_b2: float
+    V_prime: float
+    V_second: float
+    max_width: int
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def min_width(activation: Activation | str, *, sparsity: float, depth: int,
+              m: float | None = None, risk: float = 0.05, q_star: float = 1.0,
+              band: float = 4.0, grad_limit: float = 10.0,
+              max_width: int = 100_000) -> WidthRecommendation:
+    r"""The smallest width :math:`N` at which ``(sparsity, m)`` has predicted risk <= ``risk``.
+
+    Doubling from 16 to bracket, then bisection on integers (the risk falls with
+    :math:`N` in practice; not assumed beyond the bracket). ``width`` is None if even
+    ``max_width`` is not safe.
+    """
+    from . import eoc as E
+
+    act = get_activation(activation)
+    if "tau" not in act.param_names:
+        raise ValueError(f"activation {act.name!r} has no threshold tau")
+    s = float(sparsity)
+    if not 0 < s < 1:
+        raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
+    rk = float(risk)
+    if not 0 < rk < 1:
+        raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
+    L = _check_pos_int(depth, "depth", 1)
+    Nmax = _check_pos_int(max_width, "max_width", 4)
+    q = float(maps._check_q(q_star, "q_star"))
+    kw: dict = {}
+    if m is not None:
+        if "m" not in act.param_names:
+            raise ValueError(f"m: activation {act.name!r} has no clipping height m")
+        kw["m"] = float(act.params[act.param_names.index("m")].check(m))
+    kw["tau"] = float(E.tau_from_sparsity(act, s, q, **{k: v for k, v in kw.items()}))
+
+    def r_of(N: int) -> float:
+        return float(predicted_risk(act, width=N, depth=L, q_star=q, band=band,
+                                    grad_limit=grad_limit, **kw))
+
+    lo, hi = 2, None
+    N = 16
+    while N <= Nmax:
+        if r_of(N) <= rk:
+            hi = N
+            break
+        lo = N
+        N *= 2
+    if hi is None and r_of(Nmax) <= rk:
+        hi = Nmax
+    notes: list[str] = []
+    if hi is None:
+        notes.append(f"no width up to {Nmax} meets risk <= {rk:g} at depth {L}")
+        Nres = Nmax
+    else:
+        while hi - lo > max(1, hi // 100):  # 1% resolution
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if r_of(mid) <= rk else (mid, hi)
+        Nres = hi
+    pred = predict(act, width=Nres, depth=L, q_star=q, band=band, grad_limit=grad_limit, **kw)
+    pt = E.eoc_point(act, q, **kw)
+    return WidthRecommendation(act.name, s, kw.get("m"), kw["tau"], q, L, rk,
+                               None if hi is None else int(hi), pred.risk,
+                               pred.escape_probability, pred.explosion_probability,
+                               pred.to_dict()["gradient_ratio_quantiles"],
+                               float(pt.sigma_w2), float(pt.sigma_b2), float(pt.V_prime),
+                               float(pt.V_second), Nmax, notes)
+
+
+# ------------------------------------------------------------------------------------------
+# Exact-in-law simulation of the network (forward and backward) for validation
+# ------------------------------------------------------------------------------------------
+def simulate_law(activation: Activation | str, *, width: int, depth: int, seeds: int,
+                 sigma_w2: float, sigma_b2: float, q_star: float = 1.0,
+                 q_input: float | None = None, seed: int = 0, chunk_bytes: float = 6e7,
+                 **params: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Draw :math:`q^l` and :math:`\|\delta^l\|` of many DNNs exactly in law, in O(N L).
+
+    One input with :math:`\|x\|^2/N = q_\text{in}`, variance-preserving first layer and a
+    random output gradient :math:`\delta^L \sim N(0, I)`, as in
+    :func:`eoctheory.nets.simulate` with ``batch=1``. Forward: :math:`h^1 =
+    \sqrt{q_\text{in}}Z`, :math:`h^{l+1} = \sqrt{G_{l+1}}Z'` with
+    :math:`G_{l+1} = \sigma_w^2\|\phi(h^l)\|^2/N + \sigma_b^2` (the law of the network's
+    pre-activations given the previous layer). Backward: the weights given the forward pass
+    are conditionally Gaussian, :math:`W^{l+1} = W_0 + \frac{\sigma_w^2}{N G_{l+1}}(h^{l+1} -
+    W_0 a - \beta_0) a^{\mathsf T}` with :math:`a = \phi(h^l)` and a fresh prior draw
+    :math:`(W_0, \beta_0)` (Gaussian conditioning on :math:`W a + b = h`), so
+
+    .. math::
+
+        (W^{l+1})^{\mathsf T}\delta = u + \frac{\sigma_w^2}{N G_{l+1}}
+        \big(\langle\delta, h^{l+1}\rangle - \langle a, u\rangle - \beta\big)\,a,\quad
+        u\sim N(0, \tfrac{\sigma_w^2}{N}\|\delta\|^2 I),\ \beta\sim N(0,\sigma_b^2\|\delta\|^2),
+
+    exact without the gradient-independence assumption (:math:`W_0` is independent of
+    :math:`\delta^{l+1}`, which involves only later layers). Tested against
+    :class:`eoctheory.nets.Network` in law.
+
+    Returns
+    -------
+    q, grad_h_norm : ndarray (seeds, depth)
+        :math:`q^l = \|h^l\|^2/N` and :math:`\|\delta^l\|` (NaN after an overflow).
+    """
+    act = get_activation(activation, **params)
+    N = _check_pos_int(width, "width", 2)
+    L = _check_pos_int(depth, "depth", 1)
+    K = _check_pos_int(seeds, "seeds", 1)
+    sw2 = float(maps._check_sigma(sigma_w2, "sigma_w2", True))
+    sb2 = float(maps._check_sigma(sigma_b2, "sigma_b2", False))
+    qin = float(q_star if q_input is None else maps._check_q(q_input, "q_input"))
+    rng = np.random.default_rng(seed)
+    q = np.empty((K, L))
+    gh = np.empty((K, L))
+    per = max(1, int(chunk_bytes // (8 * 2 * L * N)))
+    with np.errstate(all="ignore"):
+        for k0 in range(0, K, per):
+            k1 = min(K, k0 + per)
+            B = k1 - k0
+            H = np.empty((L, B, N))
+            G = np.empty((L, B, 1))
+            G[0] = qin
+            H[0] = math.sqrt(qin) * rng.standard_normal((B, N))
+            A = np.empty((L, B, N))
+            for l in range(L):
+                if l:
+                    G[l] = sw2 * np.mean(A[l - 1] ** 2, axis=1, keepdims=True) + sb2
+                    H[l] = np.sqrt(G[l]) * rng.standard_normal((B, N))
+                A[l] = act(H[l])
+            q[k0:k1] = np.mean(H * H, axis=2).T
+            d = rng.standard_normal((B, N))
+            gh[k0:k1, L - 1] = np.linalg.norm(d, axis=1)
+            for l in range(L - 2, -1, -1):
+                a = A[l]
+                nd = np.linalg.norm(d, axis=1, keepdims=True)
+                u = math.sqrt(sw2 / N) * nd * rng.standard_normal((B, N))
+                beta = math.sqrt(sb2) * nd * rng.standard_normal((B, 1))
+                coef = (np.sum(d * H[l + 1], axis=1, keepdims=True)
+                        - np.sum(a * u, axis=1, keepdims=True) - beta)
+                wtd = u + (sw2 / (N * G[l + 1])) * coef * a
+                d = act.derivative(H[l]) * wtd
+                gh[k0:k1, l] = np.linalg.norm(d, axis=1)
+    q[~np.isfinite(q)] = np.nan
+    gh[~np.isfinite(gh)] = np.nan
+    return q, gh

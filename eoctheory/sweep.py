@@ -1,0 +1,304 @@
+r"""Sweeps over (activation, sparsity, target slope, seed): the paper's Table 2, reduced.
+
+``python -m eoctheory.sweep --settings relu:0.6 crelu:0.85:0.7 plain_relu --seeds 2
+--epochs 2 --limit 10000 --data-dir ../shared/data/mnist --out results/run``
+
+Each run is one :func:`eoctheory.train.train` job. Runs go to a local process pool by default
+(``--workers N``, one torch thread each unless ``--threads``), or to a Dask cluster with
+``--scheduler ADDRESS`` (``tcp://host:8786``; needs ``pip install 'dask[distributed]'``).
+The results are gathered into one table, ``results.csv`` and ``results.json`` (one row per
+run) and ``summary.md`` / ``summary.csv`` (one row per setting: mean and standard deviation
+over seeds of the test accuracy and the test activation sparsity, like the paper's
+Table 2), and the summary is printed.
+
+A setting is written ``NAME[:SPARSITY[:TARGET_SLOPE]]``, e.g. ``relu:0.6``,
+``cst:0.85:0.7`` or ``plain_relu``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from eoctheory.cli import OneLineParser
+from eoctheory.train import ACTIVATION_NAMES, TrainConfig, add_arguments, config_from_args
+
+__all__ = ["PAPER_REDUCED", "parse_setting", "run_sweep", "summarise", "format_summary",
+           "main"]
+
+#: The reduced DNN experiment of issue 7 (THEORY.md §6).
+PAPER_REDUCED = ("plain_relu", "relu:0.6", "relu:0.7", "st:0.6", "crelu:0.7:0.7",
+                 "crelu:0.85:0.7", "cst:0.7:0.7", "cst:0.85:0.7")
+
+ROW_FIELDS = ("setting", "activation", "sparsity", "target_slope", "seed", "tau", "m",
+              "sigma_w2", "sigma_b2", "V_prime", "V_second", "epochs_run", "steps",
+              "diverged", "train_loss", "val_acc", "test_acc", "test_sparsity",
+              "init_test_sparsity", "max_grad_norm_first_steps", "epoch_seconds", "n_train")
+
+
+def parse_setting(text: str) -> dict[str, Any]:
+    """``"crelu:0.85:0.7"`` -> ``{"activation": "crelu", "sparsity": 0.85, "target_slope": 0.7}``.
+
+    Raises
+    ------
+    ValueError
+        Unknown activation or a number that does not parse (naming ``settings``).
+    """
+    parts = text.strip().split(":")
+    name = parts[0]
+    if name not in ACTIVATION_NAMES:
+        raise ValueError(f"settings: activation must be one of {ACTIVATION_NAMES}, "
+                         f"got {name!r} in {text!r}")
+    if len(parts) > 3:
+        raise ValueError(f"settings: expected NAME[:SPARSITY[:TARGET_SLOPE]], got {text!r}")
+    out: dict[str, Any] = {"activation": name, "sparsity": None, "target_slope": None}
+    try:
+        if len(parts) > 1 and parts[1]:
+            out["sparsity"] = float(parts[1])
+        if len(parts) > 2 and parts[2]:
+            out["target_slope"] = float(parts[2])
+    except ValueError:
+        raise ValueError(f"settings: not a number in {text!r}") from None
+    if name in ("crelu", "cst") and out["target_slope"] is None:
+        out["target_slope"] = 0.7
+    TrainConfig(**out).validate()
+    return out
+
+
+def _job(cfg_dict: dict) -> dict:
+    """Run one training job (in a worker process or on a Dask worker)."""
+    from eoctheory.train import TrainConfig, train
+    s = train(TrainConfig(**cfg_dict))
+    s.pop("history", None)
+    return s
+
+
+def _row(s: dict) -> dict:
+    c, ini = s["config"], s["init"]
+    row = {"setting": s["setting"], "activation": c["activation"], "sparsity": c["sparsity"],
+           "target_slope": c["target_slope"], "seed": c["seed"]}
+    row.update({k: ini[k] for k in ("tau", "m", "sigma_w2", "sigma_b2", "V_prime",
+                                    "V_second")})
+    row.update({k: s[k] for k in ROW_FIELDS if k in s})
+    return row
+
+
+def run_sweep(base: TrainConfig, settings: Sequence[dict], seeds: Sequence[int], *,
+              workers: int = 1, scheduler: Any = None,
+              on_result: Callable[[dict], None] | None = None) -> list[dict]:
+    r"""Run every (setting, seed) and return one row per run, in (setting, seed) order.
+
+    Parameters
+    ----------
+    base : TrainConfig
+        Everything but activation/sparsity/target_slope/seed/out; ``base.out`` (if set) is
+        the sweep directory, each run writes to ``out/runs/SETTING-seedK``.
+    settings : sequence of dict
+        From :func:`parse_setting`.
+    seeds : sequence of int
+    workers : int
+        Size of the local process pool (1: run in this process).
+    scheduler : str or dask.distributed.Client, optional
+        A Dask scheduler address (or a client): runs are submitted there instead.
+    on_result : callable, optional
+        Called with each row as it arrives.
+    """
+    if not settings:
+        raise ValueError("settings: give at least one setting")
+    if not seeds:
+        raise ValueError("seeds: give at least one seed")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    jobs = []
+    for st in settings:
+        for k in seeds:
+            cfg = replace(base, seed=int(k), progress=False, **st)
+            cfg.validate()
+            if base.out:
+                cfg.out = str(Path(base.out) / "runs" / f"{cfg.label()}-seed{k}")
+            jobs.append(asdict(cfg))
+    rows: dict[int, dict] = {}
+
+    def done(i: int, s: dict) -> None:
+        rows[i] = _row(s)
+        if on_result is not None:
+            on_result(rows[i])
+
+    if scheduler is not None:
+        from dask.distributed import Client, as_completed as dask_completed
+        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+        try:
+            futs = {client.submit(_job, j, pure=False): i for i, j in enumerate(jobs)}
+            for f in dask_completed(list(futs)):
+                done(futs[f], f.result())
+        finally:
+            if client is not scheduler:
+                client.close()
+    elif workers == 1:
+        for i, j in enumerate(jobs):
+            done(i, _job(j))
+    else:
+        import multiprocessing as mp
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+            futs = {ex.submit(_job, j): i for i, j in enumerate(jobs)}
+            for f in as_completed(futs):
+                done(futs[f], f.result())
+    return [rows[i] for i in range(len(jobs))]
+
+
+def summarise(rows: Sequence[dict]) -> list[dict]:
+    """One row per setting: mean/std over seeds of test accuracy and test sparsity (Table 2)."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["setting"], []).append(r)
+    out = []
+    for name, rs in groups.items():
+        acc = np.array([r["test_acc"] for r in rs], float)
+        sp = np.array([r["test_sparsity"] for r in rs], float)
+        r0 = rs[0]
+        out.append({
+            "setting": name, "activation": r0["activation"], "sparsity": r0["sparsity"],
+            "target_slope": r0["target_slope"], "tau": r0["tau"], "m": r0["m"],
+            "V_prime": r0["V_prime"], "V_second": r0["V_second"], "runs": len(rs),
+            "diverged": int(sum(bool(r["diverged"]) for r in rs)),
+            "test_acc_mean": float(np.mean(acc)),
+            "test_acc_std": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0,
+            "test_sparsity_mean": float(np.nanmean(sp)) if np.isfinite(sp).any() else math.nan,
+            "test_sparsity_std": float(np.nanstd(sp, ddof=1)) if np.isfinite(sp).sum() > 1
+            else 0.0,
+            "max_grad_norm_first_steps": float(np.nanmax([r["max_grad_norm_first_steps"]
+                                                          for r in rs])),
+            "epoch_seconds": float(np.mean([r["epoch_seconds"] for r in rs])),
+        })
+    return out
+
+
+_NAMES = {"plain_relu": "ReLU", "relu": "ReLU_tau", "st": "ST_tau", "crelu": "CReLU_tau,m",
+          "cst": "CST_tau,m"}
+
+
+def _fmt(v: Any, spec: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return format(v, spec)
+
+
+def format_summary(summary: Sequence[dict]) -> str:
+    """The summary as a Markdown table (mean ± std over seeds, like the paper's Table 2)."""
+    head = ("| activation | s | V'(q*) | tau | m | V''(q*) | runs | diverged | "
+            "test accuracy | test sparsity | max grad norm, first steps |")
+    lines = [head, "|" + "---|" * 11]
+    for r in summary:
+        lines.append(
+            f"| {_NAMES.get(r['activation'], r['activation'])} | {_fmt(r['sparsity'], 'g')} "
+            f"| {_fmt(r['V_prime'], '.2f')} | {_fmt(r['tau'], '.3f')} | {_fmt(r['m'], '.3f')} "
+            f"| {_fmt(r['V_second'], '.3g')} | {r['runs']} | {r['diverged']} "
+            f"| {r['test_acc_mean']:.3f} ± {r['test_acc_std']:.3f} "
+            f"| {_fmt(r['test_sparsity_mean'], '.3f')} ± {_fmt(r['test_sparsity_std'], '.3f')} "
+            f"| {_fmt(r['max_grad_norm_first_steps'], '.3g')} |")
+    return "\n".join(lines)
+
+
+def _write_table(path: Path, rows: Sequence[dict], fields: Sequence[str]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+
+
+def write_results(out: str | os.PathLike, rows: Sequence[dict], summary: Sequence[dict],
+                  meta: dict | None = None) -> None:
+    """``results.csv``/``.json`` (per run) and ``summary.csv``/``.md`` (per setting)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_table(out / "results.csv", rows, ROW_FIELDS)
+    (out / "results.json").write_text(json.dumps({"meta": meta or {}, "runs": list(rows),
+                                                  "summary": list(summary)}, indent=1) + "\n")
+    if summary:
+        _write_table(out / "summary.csv", summary, list(summary[0]))
+    md = format_summary(summary)
+    if meta and meta.get("command"):
+        md = f"Command: `{meta['command']}`\n\n" + md
+    (out / "summary.md").write_text(md + "\n")
+
+
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m eoctheory.sweep",
+                      description="Sweep (activation, sparsity, target slope, seed) training "
+                                  "runs and summarise them like the paper's Table 2.")
+    p.add_argument("--settings", nargs="+", default=list(PAPER_REDUCED),
+                   metavar="NAME[:S[:V1]]",
+                   help="settings (default: the reduced paper experiment: "
+                        + " ".join(PAPER_REDUCED) + ")")
+    p.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 per setting (default 2)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local processes (default: CPU count)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://HOST:PORT): run there instead")
+    p.add_argument("--out", default="sweep", help="output directory (default ./sweep)")
+    add_arguments(p)
+    p.set_defaults(threads=1)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m eoctheory.sweep``."""
+    from eoctheory.data import DataNotFoundError
+
+    args = build_parser().parse_args(argv)
+    prog = "python -m eoctheory.sweep"
+    try:
+        settings = [parse_setting(s) for s in args.settings]
+        if args.seeds < 1:
+            raise ValueError(f"seeds must be an integer >= 1, got {args.seeds}")
+        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+        base = config_from_args(args, out=args.out, progress=False)
+        if args.dataset == "mnist":  # fail fast, in this process, if MNIST is missing
+            from eoctheory.data import find_mnist, load_mnist
+            if find_mnist(args.data_dir)[0] is None:
+                load_mnist(args.data_dir)
+        n = len(settings) * args.seeds
+        t0 = time.perf_counter()
+        count = [0]
+
+        def progress(row: dict) -> None:
+            count[0] += 1
+            sys.stderr.write(f"[{count[0]}/{n} {time.perf_counter() - t0:6.0f} s] "
+                             f"{row['setting']} seed {row['seed']}: test acc "
+                             f"{row['test_acc']:.4f}, test sparsity {row['test_sparsity']:.4f}"
+                             f"{' (diverged)' if row['diverged'] else ''}\n")
+
+        rows = run_sweep(base, settings, list(range(args.seeds)), workers=workers,
+                         scheduler=args.scheduler, on_result=progress)
+    except (ValueError, DataNotFoundError, OSError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"{prog}: error: {msg}\n")
+        return 2
+    summary = summarise(rows)
+    cmd = "python -m eoctheory.sweep " + " ".join(
+        sys.argv[1:] if argv is None else list(argv))
+    import torch
+    meta = {"command": cmd, "wall_seconds": round(time.perf_counter() - t0, 1),
+            "torch": torch.__version__, "workers": workers,
+            "scheduler": args.scheduler}
+    write_results(args.out, rows, summary, meta)
+    print(format_summary(summary))
+    print(f"\n{n} runs in {meta['wall_seconds']} s; tables in {args.out}/ "
+          "(results.csv, results.json, summary.md, summary.csv)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
