@@ -41,7 +41,7 @@ deviation) by Gaussian cell masses; :math:`q^1 = q_\text{in}\chi^2_N/N` exactly 
 paper's variance-preserving first layer). The *killed* chain, restricted to the band
 :math:`[q^*/b, b q^*]`, gives the probability that :math:`q^l` stays in the band for
 :math:`l = 1..L` -- the failure definition of :func:`eoctheory.nets.simulate` (band
-:math:`b = 4`). The free chain on :math:`[q^*/b^2, b^2 q^*]` (mass beyond the ends is kept in
+:math:`b = 4`). The free chain on :math:`[q^*/b^3, b^3 q^*]` (mass beyond the ends is kept in
 the end cells) gives per-layer quantiles of :math:`q^l`.
 
 Gradients
@@ -243,15 +243,16 @@ def _coefficients(act: Activation, q: np.ndarray, params: dict, sw2: np.ndarray,
         nu4 = maps.slope_moment4(act, q, **params)
         d1 = (nup - num) / (2 * h)              # q nu'(q)
         d2 = (nup - 2 * nu + num) / (h * h) - d1  # q^2 nu''(q)
-        # weight sharing: delta^{l+1} correlates with h^{l+1} through the mask, and W^{l+1}
-        # given the forward pass has a rank-one part along phi(h^l) (see simulate_law)
-        kap = 2 * d1 / np.maximum(nu, 1e-300)  # E[phi'^2 Z^2]/E[phi'^2] - 1
-        share = 1.0 + kap * sw2 * slope_value_moment(act, q, **params) / (
-            mG * np.maximum(nu, 1e-300) * N)
-        mR = np.maximum(sw2 * (nu - d2 / N) * share, 1e-300)
         vR = sw2 * sw2 * np.maximum(3 * nu4 - nu * nu - 2 * d1 * d1, 0.0) / N
-        eR, vRl = _log_gamma_moments(mR, vR)
-        out += [eR, vRl]
+        eR, vRl = _log_gamma_moments(np.maximum(sw2 * (nu - d2 / N), 1e-300), vR)
+        # weight sharing (see simulate_law): E[R_l] gains the factor 1 + eps theta_{l+1},
+        # theta = <delta, h>^2/(G |delta|^2) - 1 (0 at the output), see _run_chain
+        nu_s = np.maximum(nu, 1e-300)
+        km1 = 2 * d1 / nu_s                                  # E[phi'^2 Z^2]/E[phi'^2] - 1
+        eps = sw2 * slope_value_moment(act, q, **params) / (mG * nu_s * N)
+        gam = q * sw2 * mu1 / mG                             # q V'(q) / V(q)
+        ratio = gam * gam / (sw2 * nu_s)                     # gamma^2 / chi_1
+        out += [eR, vRl, km1, eps, ratio]
     return tuple(out)
 
 
@@ -266,7 +267,7 @@ def _grid(N: float, band: float, wide: bool) -> tuple[np.ndarray, np.ndarray, in
     edges = np.linspace(-lb, lb, nb + 1)
     i0 = 0
     if wide:
-        no = nb // 2
+        no = nb
         step = edges[1] - edges[0]
         edges = np.concatenate([-lb - step * np.arange(no, 0, -1), edges,
                                 lb + step * np.arange(1, no + 1)])
@@ -290,7 +291,8 @@ def _initial(q_in: np.ndarray, q_star: np.ndarray, edges: np.ndarray, N: float,
              clamp: bool) -> np.ndarray:
     r"""Cell masses of q^1 = q_in chi^2_N / N (variance-preserving first layer)."""
     a = N / 2.0
-    F = _sc.gammainc(a, a * (q_star / q_in) * np.exp(edges)[None, :])
+    ratio = (np.asarray(q_star, dtype=float) / np.asarray(q_in, dtype=float)).reshape(-1, 1)
+    F = _sc.gammainc(a, a * ratio * np.exp(edges)[None, :])
     p = np.diff(F, axis=1)
     if clamp:
         p[:, 0] += F[:, 0]
@@ -298,9 +300,18 @@ def _initial(q_in: np.ndarray, q_star: np.ndarray, edges: np.ndarray, N: float,
     return p
 
 
-def _run_chain(K: np.ndarray, p0: np.ndarray, a: np.ndarray | None, b: np.ndarray | None,
-               L: int, keep: bool) -> tuple:
-    """Propagate (p, M1, M2) for L layers; returns final stack and per-layer masses."""
+def _run_chain(K: np.ndarray, p0: np.ndarray, grad: tuple | None, L: int,
+               keep: bool) -> tuple:
+    """Propagate (p, M1, M2) for L layers; returns final stack and per-layer masses.
+
+    ``grad`` = (E log R, Var log R, kappa - 1, eps, gamma^2/chi) per state. Weight
+    sharing: with theta_n after n backward steps from the output (theta_0 = 0),
+
+        theta_{n+1} = ((kappa - 1) + (gamma^2/chi - eps) theta_n) / (1 + eps theta_n),
+
+    the mean of log R_l is shifted by log(1 + eps theta_{L-1-l}) (coefficients taken at
+    the current state for the whole path above it).
+    """
     B, n = p0.shape
     st = np.zeros((B, 3, n))
     st[:, 0] = p0
@@ -309,8 +320,17 @@ def _run_chain(K: np.ndarray, p0: np.ndarray, a: np.ndarray | None, b: np.ndarra
     surv[0] = p0.sum(axis=1)
     if keep:
         hist[0] = p0
+    if grad is not None:
+        eR, b, km1, eps, r = grad
+        theta = np.zeros_like(eR)
+        shifts = [None] * L
+        for j in range(L):
+            shifts[j] = np.log(np.maximum(1.0 + eps * theta, 1e-3))
+            theta = np.maximum((km1 + (r - eps) * theta) / np.maximum(1.0 + eps * theta, 1e-3),
+                               -1.0)
     for l in range(1, L):
-        if a is not None:
+        if grad is not None:
+            a = eR + shifts[L - 1 - l]
             p, m1 = st[:, 0], st[:, 1]
             st[:, 2] += 2 * a * m1 + (a * a + b) * p
             st[:, 1] += a * p
@@ -444,7 +464,7 @@ class FiniteWidthPrediction:
         Quantile levels.
     q_quantiles : ndarray (L, len(levels))
         Per-layer quantiles of :math:`q^l` (free chain; 0 or inf beyond
-        :math:`[q^*/b^2, b^2q^*]`).
+        :math:`[q^*/b^3, b^3q^*]`).
     gradient_ratio_quantiles : ndarray (len(levels),)
         Quantiles of :math:`\|\delta^1\|/\|\delta^L\|` (free chain).
     log_ratio_mean, log_ratio_std : float
@@ -556,10 +576,10 @@ def predict(activation: Activation | str, *, width: int, depth: int,
         edges, cen, i0 = _grid(N, b, wide)
         qg = qs * np.exp(cen)[None, :]
         pk = {k: v[:, None] for k, v in pf.items()}
-        eX, vX, eR, vR = _coefficients(act, qg, pk, sw2[:, None], sb2[:, None], N)
+        eX, vX, *gr = _coefficients(act, qg, pk, sw2[:, None], sb2[:, None], N)
         K = _kernel(eX - math.log(qs), vX, edges, clamp=wide)
         p0 = _initial(np.array([qin]), np.array([qs]), edges, N, clamp=wide)
-        st, surv, hist = _run_chain(K, p0, eR, vR, L, keep=wide)
+        st, surv, hist = _run_chain(K, p0, tuple(gr), L, keep=wide)
         res[wide] = (st, surv, hist, edges)
     st, surv, _, _ = res[False]
     w, mean, sd = _mixture(st)
@@ -625,10 +645,10 @@ def predicted_risk(activation: Activation | str, *, width: int, depth: int,
         qs = q[sl, None]
         qg = qs * np.exp(cen)[None, :]
         pk = {k: v[sl, None] for k, v in pf.items()}
-        eX, vX, eR, vR = _coefficients(act, qg, pk, sw2[sl, None], sb2[sl, None], N)
+        eX, vX, *gr = _coefficients(act, qg, pk, sw2[sl, None], sb2[sl, None], N)
         K = _kernel(eX - np.log(qs), vX, edges, clamp=False)
         p0 = _initial(q[sl], q[sl], edges, N, clamp=False)
-        st, surv, _ = _run_chain(K, p0, eR, vR, L, keep=False)
+        st, surv, _ = _run_chain(K, p0, tuple(gr), L, keep=False)
         w, mean, sd = _mixture(st)
         lim = np.full((len(w), 1), 2 * math.log(g))
         risk[sl] = 1.0 - _mixture_cdf(w, mean, sd, lim)[:, 0]

@@ -17,7 +17,6 @@ A setting is written ``NAME[:SPARSITY[:TARGET_SLOPE]]``, e.g. ``relu:0.6``,
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -73,6 +72,9 @@ def parse_setting(text: str) -> dict[str, Any]:
     if name in ("crelu", "cst") and out["target_slope"] is None:
         out["target_slope"] = 0.7
     TrainConfig(**out).validate()
+    if name != "plain_relu":  # reachable sparsity and slope? (fails fast, names the parameter)
+        from eoctheory.nets.reference import eoc_init
+        eoc_init(name, sparsity=out["sparsity"], target_slope=out["target_slope"])
     return out
 
 

@@ -148,7 +148,7 @@ def test_eoc_init_conv_fan_in_and_standard_first_layer():
         fan_in = conv.weight.shape[1] * 9
         v = float(conv.weight.detach().double().var() * fan_in / ini.sigma_w2)
         assert v == pytest.approx(1.0, abs=5 * np.sqrt(2 / conv.weight.numel()))
-    assert float(model[0].bias.abs().max()) > 0  # standard: layer 1 has a bias too
+    assert float(model[0].bias.detach().abs().max()) > 0  # standard: layer 1 has a bias too
 
 
 def test_eoc_init_by_name_with_sparsity_and_reproducible_with_generator():

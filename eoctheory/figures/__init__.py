@@ -18,7 +18,7 @@ from typing import Callable
 
 from matplotlib.figure import Figure
 
-from . import fig2, fig3, fig4, fig6, fig7, fig8, fig9, fig10, fig11
+from . import fig2, fig3, fig4, fig6, fig7, fig8, fig9, fig10, fig11, fig_phase
 
 #: name -> (builder, one-line description), in paper order
 REGISTRY: dict[str, tuple[Callable[..., Figure], str]] = {
@@ -31,6 +31,7 @@ REGISTRY: dict[str, tuple[Callable[..., Figure], str]] = {
     "fig9": (fig9.figure, "V(q) on the EoC for ReLU_tau and ST_tau at fixed sparsities"),
     "fig10": (fig10.figure, "V(q) for CReLU_{tau,m} on and either side of the EoC, m x tau grid"),
     "fig11": (fig11.figure, "V(q) for CST_{tau,m} on and either side of the EoC, m x tau grid"),
+    "fig_phase": (fig_phase.figure, "finite-width risk over (s, m) for CReLU and CST, N=300, L=100"),
 }
 
 __all__ = ["REGISTRY", "make"]

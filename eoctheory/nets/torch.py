@@ -44,12 +44,40 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
+
+import sys
+import unittest
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+
+
+class TorchMissingError(ImportError):
+    """torch is not installed (``pip install 'eoctheory[torch]'``)."""
+
+
+class _TorchMissingSkip(unittest.SkipTest):
+    """What pytest's doctest collector gets instead, so that it reports a skip."""
+
+
+def _collected_by_pytest_doctest() -> bool:
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code.co_filename.replace("\\", "/").endswith("_pytest/doctest.py"):
+            return True
+        f = f.f_back
+    return False
+
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as _exc:  # pragma: no cover - exercised without torch
+    _msg = f"eoctheory.nets.torch needs PyTorch: pip install 'eoctheory[torch]' ({_exc})"
+    if _collected_by_pytest_doctest():  # `pytest --doctest-modules` without torch: a skip
+        raise _TorchMissingSkip(_msg) from _exc
+    raise TorchMissingError(_msg) from _exc
 
 from eoctheory.activations import Activation, get_activation
 from eoctheory.nets.reference import Init, Network, eoc_init
@@ -59,10 +87,12 @@ __all__ = [
     "CReLU",
     "CST",
     "GradientMonitor",
+    "LayerStats",
     "ReLUTau",
     "STTau",
     "SparseActivation",
     "SparsityMonitor",
+    "TorchMissingError",
     "cnn",
     "crelu",
     "cst",
@@ -70,6 +100,7 @@ __all__ = [
     "eoc_init_",
     "from_reference",
     "init_layers",
+    "layer_stats",
     "make_activation",
     "relu_tau",
     "st_tau",
@@ -754,11 +785,3 @@ def layer_stats(model: nn.Sequential, x: torch.Tensor, activation: nn.Module | N
             sp.append(float("nan"))
     return LayerStats(np.array(q), np.array(sp))
 
-
-def _iter_acts(model: nn.Module) -> Iterator[nn.Module]:
-    for m in model.modules():
-        if isinstance(m, (SparseActivation, nn.ReLU)):
-            yield m
-
-
-__all__ += ["LayerStats", "layer_stats"]
