@@ -24,6 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--q-star", type=float, default=1.0, dest="q_star",
                    help="fixed-point variance q* > 0 (default 1)")
     p.add_argument("--expr", help="SymPy expression in x for 'custom' (parameters tau, m)")
+    p.add_argument("--width", type=int, help="network width N: ground the verdict in the "
+                   "finite-width predictor (needs --depth)")
+    p.add_argument("--depth", type=int, help="network depth L (with --width)")
+    p.add_argument("--risk", type=float, default=0.05,
+                   help="acceptable predicted risk with --width/--depth (default 0.05)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -40,6 +45,23 @@ def _activation(args):
     if args.expr:
         raise ValueError("--expr goes with ACTIVATION 'custom'")
     return get_activation(args.activation)
+
+
+def _ground_verdict(rep, finite: dict) -> None:
+    """With a width and depth, the predicted risk decides (documented in the README).
+
+    risk > threshold: unstable; an infinite-width 'unstable' whose predicted risk at this
+    width and depth is within the threshold becomes 'marginal'; otherwise the
+    infinite-width verdict stands. The predictor's reasons come first.
+    """
+    risky = finite["verdict"] == "risky"
+    if risky:
+        rep.verdict = "unstable"
+    elif rep.verdict == "unstable":
+        rep.verdict = "marginal"
+        finite["reasons"].append("the infinite-width analysis says q* is not robustly "
+                                 "attracting, but at this width and depth it rarely matters")
+    rep.reasons = finite["reasons"] + rep.reasons
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,8 +96,19 @@ def run(args: argparse.Namespace) -> int:
         params["tau"] = float(eoc.tau_from_sparsity(act, args.sparsity, args.q_star,
                                                     **{k: v for k, v in params.items()
                                                        if k != "tau"}))
+    if (args.width is None) != (args.depth is None):
+        raise ValueError("--width and --depth go together")
+    if not 0 < args.risk < 1:
+        raise ValueError(f"--risk must be in (0, 1) (got {args.risk})")
     act.resolve(params)
     rep = assess(act, args.q_star, **params)
+    finite = None
+    if args.width is not None:
+        from .finite_width import check_summary
+
+        finite = check_summary(act, params, rep.sigma_w2, rep.sigma_b2, rep.q_star,
+                               args.width, args.depth, risk=args.risk)
+        _ground_verdict(rep, finite)
     out = {
         "activation": act.name,
         "expr": str(act.expr) if act.expr is not None else None,
@@ -94,10 +127,17 @@ def run(args: argparse.Namespace) -> int:
         "verdict": rep.verdict,
         "reasons": rep.reasons,
     }
+    if finite is not None:
+        out["predicted_risk"] = finite["predicted_risk"]
+        out["gradient_ratio_quantiles"] = finite["gradient_ratio_quantiles"]
+        out["finite_width"] = finite
     if args.json:
         print(json.dumps(out))
         return 0
     f = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
+    risk_line = [] if finite is None else [
+        f"  width {finite['width']}, depth {finite['depth']}: predicted risk "
+        f"{finite['predicted_risk']:.3g} (variance escape or gradient explosion)"]
     lines = [
         f"eoctheory check: {act.name}" + (f"  ({act.expr})" if args.activation == "custom" else ""),
         f"  initialise on the Edge of Chaos at q* = {f(rep.q_star)}:",
@@ -109,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         "  fixed points of V: " + ", ".join(f"q = {p.q:.6g} ({p.kind}, V' = {p.V_prime:.4g})"
                                             for p in rep.fixed_points),
         f"  |V(q) - q| <= 0.01 q* on [{rep.tangent_region[0]:.4g}, {rep.tangent_region[1]:.4g}]",
+    ] + risk_line + [
         f"  verdict: {rep.verdict.upper()}",
     ] + [f"    - {r}" for r in rep.reasons]
     print("\n".join(lines))
