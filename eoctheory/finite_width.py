@@ -101,6 +101,7 @@ import sympy as sp
 from scipy import special as _sc
 
 from . import maps
+from ._checks import check_int
 from .activations import X, Activation, get_activation
 
 __all__ = [
@@ -374,14 +375,6 @@ def _mixture_quantiles(w, mean, sd, levels) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 # Settings
 # ------------------------------------------------------------------------------------------
-def _check_pos_int(v: Any, name: str, low: int = 1) -> int:
-    try:
-        iv = int(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer >= {low} (got {v!r})") from None
-    if iv != v or iv < low:
-        raise ValueError(f"{name} must be an integer >= {low} (got {v!r})")
-    return iv
 
 
 def _check_band(band: Any) -> float:
@@ -558,8 +551,8 @@ def predict(activation: Activation | str, *, width: int, depth: int,
     ValueError
         Bad width, depth, band, grad_limit, parameters, or no EoC point.
     """
-    N = _check_pos_int(width, "width", 2)
-    L = _check_pos_int(depth, "depth", 1)
+    N = check_int(width, "width", 2)
+    L = check_int(depth, "depth", 1)
     b = _check_band(band)
     g = _check_limit(grad_limit)
     lv = tuple(float(x) for x in levels)
@@ -631,8 +624,8 @@ def predicted_risk(activation: Activation | str, *, width: int, depth: int,
     >>> r.shape
     (2,)
     """
-    N = _check_pos_int(width, "width", 2)
-    L = _check_pos_int(depth, "depth", 1)
+    N = check_int(width, "width", 2)
+    L = check_int(depth, "depth", 1)
     b = _check_band(band)
     g = _check_limit(grad_limit)
     act, shape, q, sw2, sb2, pf = _resolve(activation, sparsity, target_slope, q_star,
@@ -883,8 +876,8 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
     rk = float(risk)
     if not 0 < rk < 1:
         raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
-    N = _check_pos_int(width, "width", 2)
-    L = _check_pos_int(depth, "depth", 1)
+    N = check_int(width, "width", 2)
+    L = check_int(depth, "depth", 1)
     b = _check_band(band)
     g = _check_limit(grad_limit)
     gauge = is_homogeneous(act)
@@ -971,8 +964,8 @@ def min_width(activation: Activation | str, *, sparsity: float, depth: int,
     rk = float(risk)
     if not 0 < rk < 1:
         raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
-    L = _check_pos_int(depth, "depth", 1)
-    Nmax = _check_pos_int(max_width, "max_width", 4)
+    L = check_int(depth, "depth", 1)
+    Nmax = check_int(max_width, "max_width", 4)
     q = float(maps._check_q(q_star, "q_star"))
     kw: dict = {}
     if m is not None:
@@ -1049,9 +1042,9 @@ def simulate_law(activation: Activation | str, *, width: int, depth: int, seeds:
         :math:`q^l = \|h^l\|^2/N` and :math:`\|\delta^l\|` (NaN after an overflow).
     """
     act = get_activation(activation, **params)
-    N = _check_pos_int(width, "width", 2)
-    L = _check_pos_int(depth, "depth", 1)
-    K = _check_pos_int(seeds, "seeds", 1)
+    N = check_int(width, "width", 2)
+    L = check_int(depth, "depth", 1)
+    K = check_int(seeds, "seeds", 1)
     sw2 = float(maps._check_sigma(sigma_w2, "sigma_w2", True))
     sb2 = float(maps._check_sigma(sigma_b2, "sigma_b2", False))
     qin = float(q_star if q_input is None else maps._check_q(q_input, "q_input"))

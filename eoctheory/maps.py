@@ -227,14 +227,18 @@ class _ClosedForm:
 
     def __init__(self, der: Derivation, fixed: bool):
         self.fixed = fixed
-        # compiled in r = sqrt(q): half-integer powers of q become products of r
-        args = (_R, *der.params)
+        # compiled in (q, r = sqrt(q)): q^(k/2) with k odd becomes q^((k-1)/2) r, and small
+        # integer powers become products, so no pow() call and integer powers stay exact
+        args = (Q, _R, *der.params)
         self.fns: dict[str, Callable | None] = {}
         for name in _QUANTITIES:
             e = getattr(der, name)
+            if e is not None:
+                e = e.replace(lambda x: x.is_Pow and x.base == Q and x.exp.is_Rational
+                              and x.exp.q == 2,
+                              lambda x: Q ** ((x.exp.p - 1) // 2) * _R)
             self.fns[name] = None if e is None else sp.lambdify(
-                args, e.subs(Q, _R**2), modules=[NUMPY_FUNCTIONS, "numpy"], cse=True,
-                printer=_printer())
+                args, e, modules=[NUMPY_FUNCTIONS, "numpy"], cse=True, printer=_printer())
         self.jumps = der.jumps
 
     def __call__(self, name: str, q: np.ndarray, params: list[np.ndarray]) -> np.ndarray:
@@ -248,9 +252,10 @@ class _ClosedForm:
             flat = q.ravel()
             out = np.empty(flat.size)
             for i in range(0, flat.size, _CHUNK_CF):
-                out[i:i + _CHUNK_CF] = fn(np.sqrt(flat[i:i + _CHUNK_CF]), *pv)
+                qc = flat[i:i + _CHUNK_CF]
+                out[i:i + _CHUNK_CF] = fn(qc, np.sqrt(qc), *pv)
             return out.reshape(q.shape)
-        out = fn(np.sqrt(q), *pv)
+        out = fn(q, np.sqrt(q), *pv)
         shape = np.broadcast_shapes(np.shape(q), *(np.shape(p) for p in params))
         out = np.asarray(out, dtype=float)
         return out if out.shape == shape else np.broadcast_to(out, shape).copy()

@@ -226,6 +226,11 @@ def _bar(iterable, total: int, desc: str, enabled: bool):
                 mininterval=1.0)
 
 
+def _sig(a: np.ndarray, digits: int = 5) -> list:
+    """Nested lists of floats rounded to ``digits`` significant digits (compact JSON)."""
+    return [[float(f"{v:.{digits}g}") for v in row] for row in np.asarray(a, float)]
+
+
 def _evaluate(model, x, y, monitor=None, batch: int = 1000) -> tuple[float, float]:
     import torch
     import torch.nn.functional as F
@@ -396,7 +401,7 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
     if out is not None:
         logf.close()
         (out / "gradnorms.json").write_text(json.dumps(
-            {"weight": grads.tolist(), "delta": deltas.tolist()}) + "\n")
+            {"weight": _sig(grads), "delta": _sig(deltas)}) + "\n")
         if len(grads):
             plot_gradnorms(grads, out / "gradnorms.png",
                            f"{cfg.label()}, depth {cfg.depth}, width {cfg.width}, "

@@ -45,6 +45,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from eoctheory import maps
+from eoctheory._checks import check_int
 from eoctheory.activations import CATALOGUE, Activation, get_activation
 
 __all__ = [
@@ -335,14 +336,6 @@ def seed_rng(seed: int | np.random.Generator | None, k: int = 0) -> np.random.Ge
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(k),)))
 
 
-def _check_int(value: Any, name: str, low: int = 1) -> int:
-    try:
-        iv = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}") from None
-    if iv != value or iv < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return iv
 
 
 def _check_dtype(dtype: Any) -> np.dtype:
@@ -398,10 +391,10 @@ class Network:
         self._pw = pointwise(self.activation)
         if isinstance(widths, (int, np.integer)) or len(widths) < 2:
             raise ValueError("widths must list the input width and at least one layer width")
-        self.widths = tuple(_check_int(w, "widths") for w in widths)
+        self.widths = tuple(check_int(w, "widths") for w in widths)
         self.sigma_w2 = float(maps._check_sigma(sigma_w2, "sigma_w2", True))
         self.sigma_b2 = float(maps._check_sigma(sigma_b2, "sigma_b2", False))
-        ks = _check_int(kernel_size, "kernel_size")
+        ks = check_int(kernel_size, "kernel_size")
         if ks % 2 == 0:
             raise ValueError(f"kernel_size must be odd (2k+1), got {ks}")
         self.kernel_size = ks
@@ -668,13 +661,13 @@ def correlated_inputs(batch: int, width: int, *, q: float = 1.0, rho: float = 0.
     ``2i`` and ``2i+1`` have cosine correlation exactly ``rho`` (Gram-Schmidt on Gaussian
     draws). Shape ``(batch, width)``, or ``(batch, positions, width)`` if ``positions``.
     """
-    batch = _check_int(batch, "batch")
-    width = _check_int(width, "width", 2)
+    batch = check_int(batch, "batch")
+    width = check_int(width, "width", 2)
     q = float(maps._check_q(q, "q"))
     if not -1 <= rho <= 1:
         raise ValueError(f"rho must be in [-1, 1], got {rho!r}")
     gen = seed_rng(rng)
-    P = 1 if positions is None else _check_int(positions, "positions")
+    P = 1 if positions is None else check_int(positions, "positions")
     npair = (batch + 1) // 2
     z = gen.standard_normal((npair, P, 2, width))
     u = z[:, :, 0] / np.linalg.norm(z[:, :, 0], axis=-1, keepdims=True)
@@ -708,7 +701,7 @@ def theory_trajectory(init: Init, depth: int, q_input: float, *, rho_input: floa
     Layers after the theory leaves :math:`(0, 10^{150})` are NaN.
     """
     act, sw2, sb2 = init.activation, init.sigma_w2, init.sigma_b2
-    L = _check_int(depth, "depth")
+    L = check_int(depth, "depth")
     q = np.full(L, np.nan)
     q[0] = q_input if first_layer == "preserve" else sw2 * q_input + sb2
     for l in range(1, L):
@@ -771,10 +764,10 @@ def variance_trajectories(init: Init, width: int, depth: int, seeds: int, *,
     Inputs are :func:`correlated_inputs` with :math:`\|x\|^2/N_0 = q_\text{in}` (default
     ``init.q_star``), :math:`N_0 = ` ``width``.
     """
-    width = _check_int(width, "width", 2)
-    L = _check_int(depth, "depth")
-    K = _check_int(seeds, "seeds")
-    B = _check_int(batch, "batch")
+    width = check_int(width, "width", 2)
+    L = check_int(depth, "depth")
+    K = check_int(seeds, "seeds")
+    B = check_int(batch, "batch")
     dt = _check_dtype(dtype)
     if first_layer not in _FIRST_LAYER:
         raise ValueError(f"first_layer must be one of {_FIRST_LAYER}, got {first_layer!r}")
@@ -1005,18 +998,18 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
     -------
     SimulationResult
     """
-    width = _check_int(width, "width", 2)
-    L = _check_int(depth, "depth")
-    K = _check_int(seeds, "seeds")
-    B = _check_int(batch, "batch")
-    ks = _check_int(kernel_size, "kernel_size")
+    width = check_int(width, "width", 2)
+    L = check_int(depth, "depth")
+    K = check_int(seeds, "seeds")
+    B = check_int(batch, "batch")
+    ks = check_int(kernel_size, "kernel_size")
     if not -1 <= rho_input <= 1:
         raise ValueError(f"rho_input must be in [-1, 1], got {rho_input!r}")
     if not band > 1:
         raise ValueError(f"band must be > 1, got {band!r}")
     qin = init.q_star if q_input is None else float(maps._check_q(q_input, "q_input"))
-    C = width if ks == 1 else (_check_int(channels, "channels") if channels else width)
-    P = None if ks == 1 else _check_int(positions, "positions")
+    C = width if ks == 1 else (check_int(channels, "channels") if channels else width)
+    P = None if ks == 1 else check_int(positions, "positions")
     widths = [C] * (L + 1)
     x = correlated_inputs(B, C, q=qin, rho=rho_input, positions=P, rng=seed_rng(seed, 10**6))
     th = theory_trajectory(init, L, qin, rho_input=rho_input if B >= 2 else None,
