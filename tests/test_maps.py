@@ -66,7 +66,8 @@ def _rel(a, b):
 
 @pytest.mark.parametrize("name,params", PARAM_POINTS, ids=lambda v: str(v))
 def test_body_against_oracle(name, params):
-    """Every quantity of every catalogue activation, q in [0.05, 20]: rel. error <= 1e-12.
+    """Every quantity of every catalogue activation, q in [0.05, 20]: rel. error <= 1e-12
+    (or 64 eps times the closed form's condition number where a threshold lies far out).
 
     Absolute floor 1e-15 x (scale) for quantities that vanish identically (V'' of the
     identity) where a relative error is meaningless.
@@ -77,8 +78,12 @@ def test_body_against_oracle(name, params):
             got, ref = fast(act, q), slow(act, q)
             scale = abs(float(eoc.second_moment(act, q))) / q ** (2 if "d2" in qname else 1)
             err = abs(float(got) - float(ref))
-            assert err <= 1e-12 * abs(float(ref)) + 1e-15 * scale, (qname, q, float(got),
-                                                                    float(ref))
+            tol = 1e-12
+            if act.params and qname in ("dE/dq", "d2E/dq2", "E[phi^2]") and float(ref) != 0:
+                # q = 0.05 puts CReLU's window 5-6 sd out: the closed form's own conditioning
+                tol = max(tol, 64 * EPS * _closed_form_condition(act, qname, q))
+            assert err <= tol * abs(float(ref)) + 1e-15 * scale, (qname, q, float(got),
+                                                                   float(ref))
 
 
 def _tail_grid():
@@ -165,7 +170,8 @@ def test_relu_tau_theory(tau, q):
     sw2 = 1.7
     e2 = (q + tau**2) * ndtr(-a) - tau * np.sqrt(q) * _pdf(a)  # App. B eq. 37
     act = eoc.get_activation("relu", tau=tau)
-    np.testing.assert_allclose(eoc.second_moment(act, q), e2, rtol=1e-13)
+    # in the tail the closed form cancels by ~a^2 and rounding a moves Phi(-a) by ~a^2 eps
+    np.testing.assert_allclose(eoc.second_moment(act, q), e2, rtol=1e-13 * max(1.0, a**4 / 10))
     np.testing.assert_allclose(eoc.variance_slope(act, q, sw2), sw2 * ndtr(-a), rtol=1e-13)
     np.testing.assert_allclose(eoc.chi1(act, q, sw2), sw2 * ndtr(-a), rtol=1e-13)
     np.testing.assert_allclose(eoc.variance_curvature(act, q, sw2),
