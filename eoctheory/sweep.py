@@ -31,7 +31,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from eoctheory.cli import OneLineParser
-from eoctheory.train import ACTIVATION_NAMES, TrainConfig, add_arguments, config_from_args
+from eoctheory.train import (ACTIVATION_NAMES, TrainConfig, _finite_max, add_arguments,
+                             config_from_args)
 
 __all__ = ["PAPER_REDUCED", "parse_setting", "run_sweep", "summarise", "format_summary",
            "main"]
@@ -176,11 +177,12 @@ def summarise(rows: Sequence[dict]) -> list[dict]:
             "diverged": int(sum(bool(r["diverged"]) for r in rs)),
             "test_acc_mean": float(np.mean(acc)),
             "test_acc_std": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0,
-            "test_sparsity_mean": float(np.nanmean(sp)) if np.isfinite(sp).any() else math.nan,
-            "test_sparsity_std": float(np.nanstd(sp, ddof=1)) if np.isfinite(sp).sum() > 1
-            else 0.0,
-            "max_grad_norm_first_steps": float(np.nanmax([r["max_grad_norm_first_steps"]
-                                                          for r in rs])),
+            "test_sparsity_mean": float(np.mean(sp[np.isfinite(sp)])) if np.isfinite(sp).any()
+            else math.nan,
+            "test_sparsity_std": float(np.std(sp[np.isfinite(sp)], ddof=1))
+            if np.isfinite(sp).sum() > 1 else 0.0,
+            "max_grad_norm_first_steps": _finite_max([r["max_grad_norm_first_steps"]
+                                                      for r in rs]),
             "epoch_seconds": float(np.mean([r["epoch_seconds"] for r in rs])),
         })
     return out

@@ -226,6 +226,13 @@ def _bar(iterable, total: int, desc: str, enabled: bool):
                 mininterval=1.0)
 
 
+def _finite_max(a: Any) -> float:
+    """Largest finite value (NaN if none; no warning on all-NaN input)."""
+    a = np.asarray(a, float)
+    a = a[np.isfinite(a)]
+    return float(a.max()) if a.size else float("nan")
+
+
 def _sig(a: np.ndarray, digits: int = 5) -> list:
     """Nested lists of floats rounded to ``digits`` significant digits (compact JSON)."""
     return [[float(f"{v:.{digits}g}") for v in row] for row in np.asarray(a, float)]
@@ -394,7 +401,7 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
             history[0]["test_sparsity"], "train_loss": last["train_loss"],
         "epochs_run": last["epoch"], "diverged": diverged, "steps": step,
         "epoch_seconds": float(np.mean(ep_times)) if ep_times else float("nan"),
-        "max_grad_norm_first_steps": float(np.nanmax(grads)) if grads.size else float("nan"),
+        "max_grad_norm_first_steps": _finite_max(grads),
         "data_source": data.source, "n_train": n, "n_val": len(data.y_val),
         "n_test": len(data.y_test), "history": history,
     }
