@@ -177,6 +177,19 @@ class Prepared:
     extra: dict = field(default_factory=dict)
 
 
+
+def _portable(path: str) -> str:
+    """A data path as recorded in logs: relative to the working directory when below it or
+    beside it (``../shared/...``), so committed results carry no machine paths."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("../../") else os.path.basename(path)
+
+
 def _normalise(x: np.ndarray, q_star: float) -> np.ndarray:
     r"""Flatten; per image zero mean and :math:`\|x\|^2/N_0 = q^*`."""
     x = x.reshape(len(x), -1).astype(np.float32)
@@ -402,7 +415,7 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
         "epochs_run": last["epoch"], "diverged": diverged, "steps": step,
         "epoch_seconds": float(np.mean(ep_times)) if ep_times else float("nan"),
         "max_grad_norm_first_steps": _finite_max(grads),
-        "data_source": data.source, "n_train": n, "n_val": len(data.y_val),
+        "data_source": _portable(data.source), "n_train": n, "n_val": len(data.y_val),
         "n_test": len(data.y_test), "history": history,
     }
     if out is not None:
