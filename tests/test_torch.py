@@ -307,7 +307,8 @@ def test_train_cli_on_a_tiny_mnist_subset(tmp_path):
     assert "test sparsity" in r.stdout
     s = json.loads((out / "summary.json").read_text())
     assert (s["n_train"], s["n_val"], s["n_test"]) == (540, 60, 200)
-    assert s["data_source"] == str(MNIST_DIR.resolve())
+    # logs carry a portable path (relative, or the folder's name), never the machine's
+    assert s["data_source"].endswith("mnist") and not Path(s["data_source"]).is_absolute()
 
 
 @pytest.mark.parametrize("argv,word", [

@@ -46,8 +46,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-import sys
-import unittest
 
 import numpy as np
 
@@ -56,28 +54,13 @@ class TorchMissingError(ImportError):
     """torch is not installed (``pip install 'eoctheory[torch]'``)."""
 
 
-class _TorchMissingSkip(unittest.SkipTest):
-    """What pytest's doctest collector gets instead, so that it reports a skip."""
-
-
-def _collected_by_pytest_doctest() -> bool:
-    f = sys._getframe(1)
-    while f is not None:
-        if f.f_code.co_filename.replace("\\", "/").endswith("_pytest/doctest.py"):
-            return True
-        f = f.f_back
-    return False
-
-
 try:
     import torch
     import torch.nn.functional as F
     from torch import nn
 except ImportError as _exc:  # pragma: no cover - exercised without torch
-    _msg = f"eoctheory.nets.torch needs PyTorch: pip install 'eoctheory[torch]' ({_exc})"
-    if _collected_by_pytest_doctest():  # `pytest --doctest-modules` without torch: a skip
-        raise _TorchMissingSkip(_msg) from _exc
-    raise TorchMissingError(_msg) from _exc
+    raise TorchMissingError("eoctheory.nets.torch needs PyTorch: pip install "
+                            f"'eoctheory[torch]' ({_exc})") from _exc
 
 from eoctheory.activations import Activation, get_activation
 from eoctheory.nets.reference import Init, Network, eoc_init
