@@ -131,52 +131,6 @@ _MIN_CELLS = 48
 # ------------------------------------------------------------------------------------------
 # E[phi^4]: closed form from the same piecewise engine, quadrature otherwise
 # ------------------------------------------------------------------------------------------
-_MOMENT_CACHE: dict[Any, Any] = {}
-
-
-def _piece_power(kind: str, e: sp.Expr) -> sp.Expr:
-    if kind == "phi4":
-        return e**4
-    return sp.diff(e, X) ** 2 * e**2  # "dphi2phi2"
-
-
-def _moment_closed(der: maps.Derivation, kind: str):
-    key = (der.pieces, der.params, kind)
-    fn = _MOMENT_CACHE.get(key)
-    if fn is None:
-        from .gaussian import NUMPY_FUNCTIONS, Piece, canonical, gaussian_expectation
-
-        r = sp.Symbol("r", positive=True)
-        pieces = tuple(Piece(p.lo, p.hi, sp.expand(_piece_power(kind, p.expr)))
-                       for p in der.pieces)
-        e = canonical(gaussian_expectation(pieces, X, r, 1))
-        fn = _MOMENT_CACHE[key] = sp.lambdify((r, *der.params), e,
-                                              modules=[NUMPY_FUNCTIONS, "numpy"], cse=True,
-                                              printer=maps._printer())
-    return fn
-
-
-def _moment(act: Activation, kind: str, q: Any, params: dict) -> np.ndarray:
-    qa = maps._check_q(q)
-    pvals = act.resolve(params)
-    c = maps.compiled(act)
-    if getattr(c, "fixed", False) and params:
-        if any(np.ndim(p) for p in pvals):
-            raise ValueError(f"activation {act.name!r}: parameters must be scalars")
-        act = act.with_values(**{k: float(v) for k, v in params.items()})
-        c = maps.compiled(act)
-    if getattr(c, "kind", "") == "closed form":
-        der = maps.derive(act)
-        fn = _moment_closed(der, kind)
-        with np.errstate(all="ignore"):
-            out = fn(np.sqrt(qa), *([] if der.params != act.symbols else pvals))
-        shape = np.broadcast_shapes(qa.shape, *(np.shape(p) for p in pvals))
-        return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
-    if kind == "phi4":
-        return c._expect(lambda x, *p: c.phi(x, *p) ** 4, qa, pvals)
-    return c._expect(lambda x, *p: (c.dphi(x, *p) * c.phi(x, *p)) ** 2, qa, pvals)
-
-
 def fourth_moment(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
     r""":math:`\mathbb{E}[\phi(\sqrt q Z)^4]`, for the variance of :math:`\phi^2` at width N.
 
@@ -191,7 +145,7 @@ def fourth_moment(activation: Activation | str, q: Any, **params: Any) -> np.nda
     >>> round(float(fourth_moment("relu", 1.0, tau=0.0)), 12)  # 3/2
     1.5
     """
-    return _moment(get_activation(activation), "phi4", q, params)
+    return maps.gaussian_moment(activation, "phi4", lambda f, df: f**4, q, **params)
 
 
 def slope_value_moment(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
@@ -202,7 +156,8 @@ def slope_value_moment(activation: Activation | str, q: Any, **params: Any) -> n
     >>> round(float(slope_value_moment("relu", 1.0, tau=0.0)), 12)   # E[Z^2; Z > 0]
     0.5
     """
-    return _moment(get_activation(activation), "dphi2phi2", q, params)
+    return maps.gaussian_moment(activation, "dphi2phi2", lambda f, df: df**2 * f**2, q,
+                                **params)
 
 
 # ------------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ __all__ = [
     "variance_curvature",
     "chi1",
     "slope_moment4",
+    "gaussian_moment",
 ]
 
 #: Variance of the pre-activations (q > 0).
@@ -391,7 +392,8 @@ def _check_sigma(value: Any, name: str, strict: bool) -> np.ndarray:
     return arr
 
 
-def _eval(activation: Activation | str, quantity: str, q: Any, params: dict) -> np.ndarray:
+def _resolved(activation: Activation | str, q: Any, params: dict):
+    """Checked (activation, q, parameter arrays, compiled evaluator) for one call."""
     act = get_activation(activation)
     qa = _check_q(q)
     pvals = act.resolve(params)
@@ -400,8 +402,52 @@ def _eval(activation: Activation | str, quantity: str, q: Any, params: dict) -> 
         if any(np.ndim(p) for p in pvals):
             raise ValueError(f"activation {act.name!r}: its breakpoints cannot be ordered "
                              "symbolically, so parameters must be scalars")
-        c = compiled(act.with_values(**{k: float(v) for k, v in params.items()}))
+        act = act.with_values(**{k: float(v) for k, v in params.items()})
+        c = compiled(act)
+    return act, qa, pvals, c
+
+
+def _eval(activation: Activation | str, quantity: str, q: Any, params: dict) -> np.ndarray:
+    _, qa, pvals, c = _resolved(activation, q, params)
     return c(quantity, qa, pvals)
+
+
+_MOMENTS: dict[Any, Any] = {}
+
+
+def gaussian_moment(activation: Activation | str, name: str,
+                    integrand: Callable[[Any, Any], Any], q: Any,
+                    **params: Any) -> np.ndarray:
+    r""":math:`\mathbb{E}[g(\phi(\sqrt q Z), \phi'(\sqrt q Z))]` for a polynomial ``g``.
+
+    ``integrand(f, df)`` must use arithmetic only, so that it works on SymPy expressions
+    (piecewise-polynomial activations: an exact closed form from the truncated-Gaussian
+    engine, derived once per ``name`` and cached) and on NumPy arrays (everything else: the
+    same quadrature rule as the other maps). Used for :math:`\mathbb{E}[\phi^4]` in the
+    finite-width model.
+
+    Examples
+    --------
+    >>> from eoctheory.maps import gaussian_moment
+    >>> round(float(gaussian_moment("identity", "phi4", lambda f, df: f**4, 2.0)), 12)
+    12.0
+    """
+    act, qa, pvals, c = _resolved(activation, q, params)
+    if isinstance(c, _Quadrature):
+        return c._expect(lambda x, *p: integrand(c.phi(x, *p), c.dphi(x, *p)), qa, pvals)
+    der = derive(act)
+    key = (der.pieces, der.params, name)
+    fn = _MOMENTS.get(key)
+    if fn is None:
+        pieces = tuple(Piece(p.lo, p.hi, sp.expand(integrand(p.expr, sp.diff(p.expr, X))))
+                       for p in der.pieces)
+        e = canonical(gaussian_expectation(pieces, X, _R, 1))
+        fn = _MOMENTS[key] = sp.lambdify((_R, *der.params), e,
+                                         modules=[NUMPY_FUNCTIONS, "numpy"], cse=True,
+                                         printer=_printer())
+    out = fn(np.sqrt(qa), *([] if c.fixed else pvals))
+    shape = np.broadcast_shapes(qa.shape, *(np.shape(p) for p in pvals))
+    return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 
 
 def second_moment(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
