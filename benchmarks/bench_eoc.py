@@ -7,36 +7,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import numpy as np
+from _timing import best_of
 
 from eoctheory.eoc import m_for_slope
 from eoctheory.stability import fixed_points
 
 
-def best(fn, n=5):
-    t = np.inf
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
 
 
 def main():
     S = np.array([0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9])[:, None]
     T = np.array([0.5, 0.7, 0.9])[None, :]
     m_for_slope("cst", T, sparsity=S)  # warm: derivation + compile
-    t_table = best(lambda: m_for_slope("cst", T, sparsity=S))
+    t_table = best_of(lambda: m_for_slope("cst", T, sparsity=S))
     sol = m_for_slope("cst", 0.9, sparsity=0.85)
     kw = dict(tau=float(sol.tau), m=float(sol.m))
     fixed_points("cst", float(sol.sigma_w2), float(sol.sigma_b2), **kw)
-    t_fp = best(lambda: fixed_points("cst", float(sol.sigma_w2), float(sol.sigma_b2), dps=30,
+    t_fp = best_of(lambda: fixed_points("cst", float(sol.sigma_w2), float(sol.sigma_b2), dps=30,
                                      **kw), 3)
     cmd = [sys.executable, "-m", "eoctheory", "check", "cst", "--sparsity", "0.85",
            "--target-slope", "0.9", "--json"]
-    t_cli = best(lambda: subprocess.run(cmd, capture_output=True, check=True), 3)
+    t_cli = best_of(lambda: subprocess.run(cmd, capture_output=True, check=True), 3)
     rows = [("27 m-solves (9 sparsities x 3 targets) with V'' and EoC point", t_table, 0.050),
             ("all fixed points of one map (CST s=0.85, V'=0.9), mpmath 30+45 digits", t_fp, 0.5),
             ("python -m eoctheory check cst ... --json, end to end", t_cli, 1.5)]

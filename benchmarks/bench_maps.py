@@ -17,6 +17,7 @@ import sys
 import time
 
 import numpy as np
+from _timing import best_of
 from scipy import integrate
 from scipy.special import ndtr, roots_hermitenorm
 
@@ -88,13 +89,6 @@ def quad_V(act, q, params):
     return out
 
 
-def timeit(fn, repeat=5):
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def max_rel(vals, q, oracle):
@@ -125,15 +119,15 @@ def main():
                     "V'": lambda x: precise.variance_slope(act, x, SW2, 25),
                     "V''": lambda x: precise.variance_curvature(act, x, SW2, 25)}
             for qty in ("V", "V'", "V''"):
-                tc = timeit(comp[qty], reps) / n * 1e9
-                th = timeit(lambda: hand[qty](name, q, **params), reps) / n * 1e9
+                tc = best_of(comp[qty], reps) / n * 1e9
+                th = best_of(lambda: hand[qty](name, q, **params), reps) / n * 1e9
                 ec = max_rel(comp[qty](), q, orac[qty]) if n == 10**3 else np.nan
                 eh = max_rel(hand[qty](name, q, **params), q, orac[qty]) if n == 10**3 else np.nan
                 row = [name, n, qty, tc, th, tc / th, ec, eh]
                 if qty == "V":
                     for deg in (25, 100, 400):
                         if n <= 10**5 or deg <= 100:
-                            tg = timeit(lambda: gh_V(act, q, deg, params), 2) / n * 1e9
+                            tg = best_of(lambda: gh_V(act, q, deg, params), 2) / n * 1e9
                         else:
                             tg = np.nan
                         eg = max_rel(gh_V(act, q, deg, params), q, orac["V"]) if n == 10**3 else np.nan

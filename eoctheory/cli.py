@@ -28,6 +28,14 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def report_user_error(prog: str, exc: BaseException) -> int:
+    """One line on stderr for a user mistake; returns the exit code 2."""
+    text = str(exc).strip()
+    msg = text.splitlines()[0] if text else type(exc).__name__
+    sys.stderr.write(f"{prog}: error: {msg}\n")
+    return 2
+
+
 def _module(name: str):
     try:
         return importlib.import_module(f"eoctheory._cmd_{name}")
@@ -60,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except ValueError as exc:  # user mistakes: one line, exit 2
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        sys.stderr.write(f"eoctheory {args.command}: error: {msg}\n")
-        return 2
+        return report_user_error(f"eoctheory {args.command}", exc)
     except KeyboardInterrupt:  # pragma: no cover
         sys.stderr.write("interrupted\n")
         return 130

@@ -97,12 +97,11 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import sympy as sp
 from scipy import special as _sc
 
 from . import maps
 from ._checks import check_int
-from .activations import X, Activation, get_activation
+from .activations import Activation, get_activation
 
 __all__ = [
     "FiniteWidthPrediction",

@@ -182,7 +182,6 @@ def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float,
         q_max = 100 * max(1.0, sb2, float(maps.variance_map(act, 1.0, sw2, sb2, **params)))
     q_max = float(maps._check_q(q_max, "q_max"))
     qs = np.geomspace(q_max * 1e-9, q_max, grid)
-    F = maps.variance_map(act, qs, sw2, sb2, **params) - qs
     dF = maps.variance_slope(act, qs, sw2, **params) - 1.0
 
     # critical points of F: sign changes of V' - 1, polished

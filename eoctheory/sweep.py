@@ -287,9 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = run_sweep(base, settings, list(range(args.seeds)), workers=workers,
                          scheduler=args.scheduler, on_result=progress)
     except (ValueError, DataNotFoundError, OSError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        sys.stderr.write(f"{prog}: error: {msg}\n")
-        return 2
+        from eoctheory.cli import report_user_error
+
+        return report_user_error(prog, exc)
     summary = summarise(rows)
     cmd = "python -m eoctheory.sweep " + " ".join(
         sys.argv[1:] if argv is None else list(argv))

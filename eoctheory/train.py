@@ -493,9 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         s = train(cfg)
     except (ValueError, DataNotFoundError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        sys.stderr.write(f"python -m eoctheory.train: error: {msg}\n")
-        return 2
+        from eoctheory.cli import report_user_error
+
+        return report_user_error("python -m eoctheory.train", exc)
     except KeyboardInterrupt:  # pragma: no cover
         sys.stderr.write("interrupted\n")
         return 130

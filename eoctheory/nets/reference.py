@@ -428,7 +428,7 @@ class Network:
         ws = self._ws.get(key)
         if ws is not None:
             return ws
-        dt, L, K = self.dtype, self.depth, self.kernel_size
+        dt, K = self.dtype, self.kernel_size
         wmax = max(self.widths[1:])
         if keep:
             H = [np.empty((B * P, n), dt) for n in self.widths[1:]]
