@@ -319,6 +319,26 @@ class _Quadrature:
             out[i:i + _CHUNK] = np.sum(np.asarray(vals, dtype=float) * w, axis=1)
         return out.reshape(shape)
 
+    def _d2_smooth(self, q: np.ndarray, params: list[np.ndarray]) -> np.ndarray:
+        r"""d^2/dq^2 E[phi^2] for smooth phi, in the better-conditioned of two exact forms.
+
+        q <= 1: Stein twice, E[(phi^2)^(4)(sqrt(q) Z)] / 4 (no cancellation as q -> 0).
+        q > 1: Stein once and one Hermite weight, E[(phi^2)''(sqrt(q) Z) (Z^2 - 1)] / (4 q):
+        for a saturating phi the integrand then cancels to one part in q instead of q^2.
+        """
+        shape = np.broadcast_shapes(q.shape, *(p.shape for p in params))
+        qf = np.broadcast_to(q, shape).ravel()
+        pf = [np.broadcast_to(p, shape).ravel() for p in params]
+        out = np.empty(qf.size)
+        big = qf > 1.0
+        if (~big).any():
+            sel = ~big
+            out[sel] = 0.25 * self._expect(self.f2_dddd, qf[sel], [p[sel] for p in pf])
+        if big.any():
+            qs = qf[big]
+            out[big] = self._expect(self.f2_dd, qs, [p[big] for p in pf], hermite=1) / (4 * qs)
+        return out.reshape(shape)
+
     def __call__(self, name: str, q: np.ndarray, params: list[np.ndarray]) -> np.ndarray:
         phi2 = lambda x, *p: self.phi(x, *p) ** 2  # noqa: E731
         if name == "second_moment":
@@ -329,7 +349,7 @@ class _Quadrature:
             return self._expect(phi2, q, params, hermite=1) / (2 * q)
         if name == "second_moment_d2":
             if self.smooth:
-                return 0.25 * self._expect(self.f2_dddd, q, params)
+                return self._d2_smooth(q, params)
             return self._expect(phi2, q, params, hermite=2) / (4 * q * q)
         if name == "slope_moment":
             return self._expect(lambda x, *p: self.dphi(x, *p) ** 2, q, params)

@@ -141,9 +141,10 @@ def test_absolute_m_range(m, q):
 @pytest.mark.parametrize("name", ["tanh", "erf", "gelu", "silu"])
 @pytest.mark.parametrize("q", [1e-4, 1e2, 1e4])
 def test_smooth_tails(name, q):
-    """Quadrature route at extreme q. V'' of a saturating activation at q = 1e4 is ~1e-11
-    and its Stein integrand cancels to 1 part in q^2 = 1e8: there the tolerance is
-    100 eps q^2 relative (the conditioning of the integral, not of the rule)."""
+    """Quadrature route at extreme q. V'' of a saturating activation at q = 1e4 is ~1e-11:
+    its integrand (Stein once, one Hermite weight) cancels to one part in q for tanh/erf
+    and in q^1.5 for GELU/SiLU (whose ramp part integrates to zero against Z^2 - 1):
+    tolerance 100 eps q^1.5 relative there (the conditioning of the integral, not the rule)."""
     act = eoc.get_activation(name)
     for qname, (fast, slow) in QUANTITIES.items():
         if qname == "sparsity":
@@ -151,7 +152,7 @@ def test_smooth_tails(name, q):
         got, ref = fast(act, q), slow(act, q)
         tol = 1e-10
         if qname == "d2E/dq2":
-            tol = max(tol, 100 * EPS * max(q, 1.0) ** 2)
+            tol = max(tol, 100 * EPS * max(q, 1.0) ** 1.5)
         elif qname == "dE/dq":
             tol = max(tol, 100 * EPS * max(q, 1.0))
         assert _rel(got, ref) <= tol, (qname, float(got), float(ref))
