@@ -65,7 +65,7 @@ def _ground_verdict(rep, finite: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import eoc, maps
+    from . import eoc
     from .stability import assess
 
     act = _activation(args)
@@ -153,5 +153,4 @@ def run(args: argparse.Namespace) -> int:
         f"  verdict: {rep.verdict.upper()}",
     ] + [f"    - {r}" for r in rep.reasons]
     print("\n".join(lines))
-    _ = maps  # keep import explicit for readers
     return 0

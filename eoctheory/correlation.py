@@ -38,7 +38,13 @@ import sympy as sp
 from . import maps, precise
 from ._roots import illinois
 from .activations import X, Activation, get_activation
-from .gaussian import NUMPY_FUNCTIONS, NotPiecewisePolynomial, _truncated_moments, piecewise_intervals
+from .gaussian import (
+    NUMPY_FUNCTIONS,
+    NotPiecewisePolynomial,
+    Piece,
+    gaussian_expectation,
+    piecewise_intervals,
+)
 
 __all__ = [
     "correlation_map",
@@ -57,18 +63,9 @@ _SIG = sp.Symbol("sigma", positive=True)
 def _inner(expr: sp.Expr, symbols: tuple, derivative: bool) -> Any:
     """lambdify(mu, sigma, *params): E[f(mu + sigma Z)] for f = phi or phi'."""
     pieces = piecewise_intervals(expr, X)
-    total = sp.S.Zero
-    z = sp.Symbol("z", real=True)
-    for p in pieces:
-        f = sp.diff(p.expr, X) if derivative else p.expr
-        poly = sp.Poly(sp.expand(f.subs(X, _MU + _SIG * z)), z)
-        if poly.is_zero:
-            continue
-        a = (p.lo - _MU) / _SIG if p.lo.is_finite else p.lo
-        b = (p.hi - _MU) / _SIG if p.hi.is_finite else p.hi
-        mom = _truncated_moments(poly.degree(), a, b)
-        for (k,), c in poly.terms():
-            total += c * mom[k]
+    if derivative:
+        pieces = tuple(Piece(p.lo, p.hi, sp.diff(p.expr, X)) for p in pieces)
+    total = gaussian_expectation(pieces, X, _SIG, 1, loc=_MU)
     return sp.lambdify((_MU, _SIG, *symbols), total, modules=[NUMPY_FUNCTIONS, "numpy"],
                        cse=True)
 
@@ -124,10 +121,7 @@ def _cross_moment(act: Activation, rho: np.ndarray, q: float, params: dict,
 
 def _cross_moment_2d(act, rho, q, params, derivative):
     f = act.derivative if derivative else act
-    t, w = np.polynomial.legendre.leggauss(160)
-    T = np.arcsinh(13.0)
-    z = np.sinh(T * t)
-    wz = T * w * np.cosh(T * t) * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+    z, wz = maps.sinh_rule(1.0, 160)
     sq = np.sqrt(q)
     f1 = np.asarray(f(sq * z, **params), float)
     out = np.empty(rho.shape)

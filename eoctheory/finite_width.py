@@ -93,7 +93,7 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -710,8 +710,15 @@ def normalise(activation: Activation | str, q_star: float, sigma_w2: float,
 # ------------------------------------------------------------------------------------------
 # Recommendation
 # ------------------------------------------------------------------------------------------
+class _AsDict:
+    """``to_dict()`` for the result dataclasses: every field, JSON-ready."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
-class Recommendation:
+class Recommendation(_AsDict):
     r"""Result of :func:`recommend`: the most expressive safe clipping height.
 
     ``m`` is in absolute units at ``q_star``; ``m_normalised`` = :math:`m/\sqrt{q^*}`.
@@ -744,11 +751,6 @@ class Recommendation:
     band: float
     grad_limit: float
     notes: list = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        from dataclasses import asdict
-
-        return asdict(self)
 
 
 #: m / sqrt(q*) search range of recommend
@@ -869,7 +871,7 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
 
 
 @dataclass
-class WidthRecommendation:
+class WidthRecommendation(_AsDict):
     """Result of :func:`min_width`: the smallest width with predicted risk <= the threshold."""
 
     activation: str
@@ -890,11 +892,6 @@ class WidthRecommendation:
     V_second: float
     max_width: int
     notes: list = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        from dataclasses import asdict
-
-        return asdict(self)
 
 
 def min_width(activation: Activation | str, *, sparsity: float, depth: int,

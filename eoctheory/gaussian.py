@@ -338,22 +338,25 @@ def _truncated_moments(n: int, a: sp.Expr, b: sp.Expr) -> list[sp.Expr]:
     return moments[: n + 1]
 
 
-def gaussian_expectation(pieces: tuple[Piece, ...], x: sp.Symbol, r: sp.Symbol,
-                         power: int = 1) -> sp.Expr:
-    r"""Exact :math:`\mathbb{E}[f(rZ)^{p}]` for ``f`` given as polynomial pieces in ``x``.
+def gaussian_expectation(pieces: tuple[Piece, ...], x: sp.Symbol, r: sp.Expr,
+                         power: int = 1, loc: sp.Expr = sp.S.Zero) -> sp.Expr:
+    r"""Exact :math:`\mathbb{E}[f(\mu + rZ)^{p}]` for ``f`` given as polynomial pieces in ``x``.
 
-    ``r`` is the standard deviation :math:`\sqrt{q}` (a positive symbol or number).
+    ``r`` is the standard deviation (:math:`\sqrt{q}`, a positive symbol or number) and
+    ``loc`` the mean :math:`\mu` (0 for the variance map; the conditional mean for the
+    inner expectation of the correlation map).
     """
+    z = sp.Dummy("z", real=True)
     total = sp.S.Zero
     for p in pieces:
-        poly = sp.Poly(sp.expand(p.expr**power), x)
+        poly = sp.Poly(sp.expand((p.expr**power).subs(x, loc + r * z)), z)
         if poly.is_zero:
             continue
-        a = p.lo / r if p.lo.is_finite else p.lo
-        b = p.hi / r if p.hi.is_finite else p.hi
+        a = (p.lo - loc) / r if p.lo.is_finite else p.lo
+        b = (p.hi - loc) / r if p.hi.is_finite else p.hi
         moments = _truncated_moments(poly.degree(), a, b)
         for (k,), c in poly.terms():
-            total += c * r**k * moments[k]
+            total += c * moments[k]
     return total
 
 

@@ -139,18 +139,14 @@ def test_relu_tau_semistable():
 
 def test_close_pair_not_missed():
     """Two fixed points 1e-3 apart (a near-tangent map) are both found and verified."""
-    act = eoc.get_activation("relu", tau=0.0)
-    # V(q) = sw2 q / 2 + sb2 is linear: use a quadratic-ish user map instead
     user = eoc.Activation.from_string("Piecewise((0, x < 0), (x**2, True))", name="sq")
     # E[phi^2] = 3 q^2 / 2; V(q) = q has roots where 1.5 sw2 q^2 - q + sb2 = 0
-    sw2, r1, r2 = 1.0, 0.6660, 0.6673  # roots: product sb2/(1.5 sw2), sum 1/(1.5 sw2)
-    s_sum = 1 / 1.5
-    r2 = s_sum - r1
+    sw2, r1 = 1.0, 0.6660  # roots: sum 1/(1.5 sw2), product sb2/(1.5 sw2)
+    r2 = 1 / 1.5 - r1  # 0.66733...: 1.3e-3 from r1
     sb2 = 1.5 * sw2 * r1 * r2
     fps = S.fixed_points(user, sw2, sb2, q_max=10.0)
     qs = sorted(f.q for f in fps)
     np.testing.assert_allclose(qs, sorted([r1, r2]), rtol=1e-12)
-    assert act is not None
 
 
 def test_saddle_node_cst():

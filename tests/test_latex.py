@@ -107,13 +107,7 @@ def _to_lark(tex: str) -> str:
     tex = tex.replace(r"\tanh", r"\artanh")  # lark reads \tanh as \tan h
     # f^{n}(u) -> (f(u))^{n} and f(u) -> (f(u)): a bare call lets lark's Earley parser
     # extend the argument over what follows (f(a) - f(b) as f(a - f(b)))
-    out, i = [], 0
-    while (m := _CALL.search(tex, i)):
-        end = _matching(tex, m.end() - 1)
-        out.append(tex[i:m.start()] + "(\\" + m.group(1) + "(" + _to_lark_inner(tex[m.end():end])
-                   + "))" + (m.group(2) or ""))
-        i = end + 1
-    tex = "".join(out) + tex[i:]
+    tex = _to_lark_inner(tex)
     tex = tex.replace(_INTEGRAL, "INTEGRAL@")
     tex = re.sub(r"(?<=[)}\w])\s+(?=[\\(A-Za-z0-9])(?!d\s*z\b)", r" \\cdot ", tex)
     return tex.replace("INTEGRAL@", _INTEGRAL)
