@@ -11,8 +11,8 @@ import sys
 import numpy as np
 from _timing import best_of
 
-from eoctheory.eoc import m_for_slope
-from eoctheory.stability import fixed_points
+from eoctheory.theory.eoc import m_for_slope
+from eoctheory.theory.stability import fixed_points
 
 
 

@@ -8,9 +8,9 @@ quantiles) < 0.5 s; the phase diagram (50 x 50 settings of one activation, risk 
 
 Validation: for each setting of the grid (the four paper activations, several sparsities
 and m, widths 100-1000, depths 20-100) ``K`` networks are drawn exactly in law
-(:func:`eoctheory.finite_width.simulate_law`, forward and backward, O(N L) per network;
+(:func:`eoctheory.theory.finite_width.simulate_law`, forward and backward, O(N L) per network;
 it is tested against :class:`eoctheory.nets.Network` in tests/test_finite_width.py) and
-compared with :func:`eoctheory.finite_width.predict`:
+compared with :func:`eoctheory.theory.finite_width.predict`:
 
 * escape: P(q^l leaves [q*/4, 4q*] for some l <= L) (the failure of nets.simulate),
   with the binomial standard error of the simulated fraction;
@@ -46,7 +46,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from eoctheory import finite_width as fw  # noqa: E402
+from eoctheory.theory import finite_width as fw  # noqa: E402
 from eoctheory.nets import eoc_init  # noqa: E402
 
 #: (activation, sparsity, V'(q*) target or None, width, depth)
@@ -73,7 +73,7 @@ LV = (0.05, 0.5, 0.95)
 
 
 def timings() -> None:
-    from eoctheory.eoc import tau_from_sparsity  # noqa: F401  (warm the imports)
+    from eoctheory.theory.eoc import tau_from_sparsity  # noqa: F401  (warm the imports)
 
     fw.predict("crelu", sparsity=0.8, target_slope=0.7, width=300, depth=100)  # derive once
     fw.predicted_risk("cst", width=300, depth=100, sparsity=0.8, target_slope=0.7)

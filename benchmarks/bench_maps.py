@@ -22,8 +22,8 @@ from scipy import integrate
 from scipy.special import ndtr, roots_hermitenorm
 
 import eoctheory as eoc
-from eoctheory import precise
-from eoctheory.eoc import tau_from_sparsity
+from eoctheory.engine import precise
+from eoctheory.theory.eoc import tau_from_sparsity
 
 SQ2PI = np.sqrt(2 * np.pi)
 SW2 = 2.0

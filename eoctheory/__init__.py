@@ -15,8 +15,9 @@ Examples
 
 from __future__ import annotations
 
-from . import correlation, eoc, precise, stability
-from .activations import (
+from eoctheory.engine import precise
+from eoctheory.theory import correlation, eoc, stability
+from eoctheory.engine.activations import (
     CATALOGUE,
     PAPER_ACTIVATIONS,
     Activation,
@@ -24,8 +25,8 @@ from .activations import (
     get_activation,
     list_activations,
 )
-from .gaussian import NotPiecewisePolynomial
-from .maps import (
+from eoctheory.engine.gaussian import NotPiecewisePolynomial
+from eoctheory.engine.maps import (
     Q,
     SIGMA_B2,
     SIGMA_W2,
@@ -42,11 +43,39 @@ from .maps import (
     variance_slope,
 )
 
-from .correlation import correlation_map
-from .eoc import eoc_point, m_for_slope, tau_from_sparsity
-from .stability import assess, fixed_points, saddle_node
+from eoctheory.theory.correlation import correlation_map
+from eoctheory.theory.eoc import eoc_point, m_for_slope, tau_from_sparsity
+from eoctheory.theory.stability import assess, fixed_points, saddle_node
 
 __version__ = "0.1.0"
+
+#: Subpackages and modules reached as attributes on first use (``eoctheory.latex``,
+#: ``eoctheory.figures``, ...), so that ``import eoctheory`` stays cheap and imports
+#: neither matplotlib nor torch.
+_LAZY = {
+    "engine": "eoctheory.engine",
+    "theory": "eoctheory.theory",
+    "finite_width": "eoctheory.theory.finite_width",
+    "latex": "eoctheory.latex",
+    "nets": "eoctheory.nets",
+    "experiments": "eoctheory.experiments",
+    "figures": "eoctheory.figures",
+    "cli": "eoctheory.cli",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'eoctheory' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "Activation",

@@ -6,7 +6,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import main as _main
+    from eoctheory.cli.main import main as _main
 
     return _main(argv)
 

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 import eoctheory as eoc
-from eoctheory import eoc as E
-from eoctheory import stability as S
+from eoctheory.theory import eoc as E
+from eoctheory.theory import stability as S
 
 from . import _style
 
@@ -57,7 +57,7 @@ def correlation_figure(name: str, taus, chis=CHI, q_star: float = 1.0,
 
     ``legend_loc`` maps tau to a legend location where "best" would cover a curve.
     """
-    from eoctheory.correlation import correlation_map
+    from eoctheory.theory.correlation import correlation_map
 
     act = eoc.get_activation(name)
     ncol = 2 if len(taus) > 2 else len(taus)

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import eoctheory as eoc
-from eoctheory import eoc as E
+from eoctheory.theory import eoc as E
 
 from . import _style
 

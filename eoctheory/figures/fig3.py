@@ -3,7 +3,7 @@ r"""Figure 3: :math:`V'(q^*)` and :math:`V''(q^*)` on the EoC against the clippi
 CReLU_{tau,m} (left) and CST_{tau,m} (right) at :math:`q^* = 1`, one curve per sparsity s
 (tau from s). :math:`V'(q^*)` rises from 0 towards 1 as m grows; :math:`V''(q^*)` first dips
 below zero, then rises. The m at which :math:`V'(q^*)` hits 0.5, 0.7, 0.9 (the paper's
-choices, from :func:`eoctheory.eoc.m_for_slope`) is marked on both rows.
+choices, from :func:`eoctheory.theory.eoc.m_for_slope`) is marked on both rows.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 import eoctheory as eoc
-from eoctheory import eoc as E
+from eoctheory.theory import eoc as E
 
 from . import _style
 

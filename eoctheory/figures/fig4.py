@@ -3,7 +3,7 @@ r"""Figure 4: near-tangent variance maps and extra fixed points at 85% sparsity.
 (a) CReLU_{tau,m} with m chosen so that :math:`V'(q^*) = 0.9`; (b) CST_{tau,m} with
 :math:`V'(q^*) = 0.8` and 0.9, all on the EoC at :math:`q^* = 1`. The top row is V(q) with
 the identity; the bottom row :math:`V(q) - q` makes the near-tangency visible. Every fixed
-point (from :func:`eoctheory.stability.fixed_points`) is marked by kind: for CST at 0.9 a
+point (from :func:`eoctheory.theory.stability.fixed_points`) is marked by kind: for CST at 0.9 a
 saddle-node pair has appeared (an unstable fixed point just above :math:`q^*` and a stable
 one far out), so :math:`q^l` escapes :math:`q^*`.
 """
@@ -14,8 +14,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import eoctheory as eoc
-from eoctheory import eoc as E
-from eoctheory import stability as S
+from eoctheory.theory import eoc as E
+from eoctheory.theory import stability as S
 
 from . import _style
 

@@ -1,7 +1,7 @@
 r"""Figure 8: Edge-of-Chaos curves of ReLU_tau and ST_tau for several thresholds.
 
 Each curve is :math:`\{(\sigma_b^2(q^*), \sigma_w^2(q^*)) : q^* > 0\}` at fixed
-:math:`\tau` (:func:`eoctheory.eoc.eoc_curve`); the black dot is :math:`q^* = 1`. For the
+:math:`\tau` (:func:`eoctheory.theory.eoc.eoc_curve`); the black dot is :math:`q^* = 1`. For the
 same :math:`\tau` and :math:`q^*` the two activations share :math:`\sigma_b^2` while
 :math:`\sigma_w^2` of ReLU_tau is twice that of ST_tau (THEORY.md §3, eq. 41-43).
 For :math:`\tau = 0` the curve collapses to one point (:math:`\sigma_b^2 = 0`).
@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import eoctheory as eoc
-from eoctheory import eoc as E
+from eoctheory.theory import eoc as E
 
 from . import _style
 

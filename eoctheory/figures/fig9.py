@@ -1,7 +1,7 @@
 r"""Figure 9: variance maps on the EoC for ReLU_tau (left) and ST_tau (right) at fixed sparsity.
 
 The threshold comes from the sparsity at :math:`q^* = 1`
-(:func:`eoctheory.eoc.tau_from_sparsity`). Every map touches the identity at :math:`q^*`
+(:func:`eoctheory.theory.eoc.tau_from_sparsity`). Every map touches the identity at :math:`q^*`
 with :math:`V'(q^*) = 1` and lies above it elsewhere (:math:`V'' > 0`); the bottom row,
 :math:`V(q) - q`, shows how quickly it leaves the identity as the sparsity grows, faster
 for ST_tau.
@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import eoctheory as eoc
-from eoctheory import eoc as E
+from eoctheory.theory import eoc as E
 
 from . import _style
 

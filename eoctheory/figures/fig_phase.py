@@ -4,8 +4,8 @@ Each grid point is an EoC initialisation at :math:`q^* = 1` with :math:`\tau` fr
 sparsity :math:`s` and clipping height :math:`m`, shaded by the predicted probability, at
 initialisation of a width-300, depth-100 DNN, that :math:`q^l` leaves :math:`[q^*/4, 4q^*]`
 or that :math:`\|\delta^1\|/\|\delta^L\| > 10`
-(:func:`eoctheory.finite_width.predicted_risk`). The curves :math:`V'(q^*) = 0.5, 0.7, 0.9`
-(the paper's choices of m, Sec. 3.1, from :func:`eoctheory.eoc.m_for_slope`) and the 5%
+(:func:`eoctheory.theory.finite_width.predicted_risk`). The curves :math:`V'(q^*) = 0.5, 0.7, 0.9`
+(the paper's choices of m, Sec. 3.1, from :func:`eoctheory.theory.eoc.m_for_slope`) and the 5%
 risk boundary are drawn on top. Line gids: ``{act}-slope{t}``, ``{act}-risk{level}``.
 """
 
@@ -17,8 +17,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 import eoctheory as eoc
-from eoctheory import eoc as E
-from eoctheory import finite_width as fw
+from eoctheory.theory import eoc as E
+from eoctheory.theory import finite_width as fw
 
 from . import _style
 

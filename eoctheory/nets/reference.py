@@ -44,9 +44,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from eoctheory import maps
-from eoctheory._checks import check_int
-from eoctheory.activations import CATALOGUE, Activation, get_activation
+from eoctheory.engine import maps
+from eoctheory.engine.checks import check_int
+from eoctheory.engine.activations import CATALOGUE, Activation, get_activation
 
 __all__ = [
     "BackwardRecord",
@@ -117,12 +117,12 @@ def eoc_init(activation: Activation | str, *, sparsity: float | None = None,
     activation : Activation or str
     sparsity : float, optional
         Target sparsity :math:`s` at :math:`q^*`; sets ``tau`` (eq. 12,
-        :func:`eoctheory.eoc.tau_from_sparsity`).
+        :func:`eoctheory.theory.eoc.tau_from_sparsity`).
     m : float, optional
         Clipping height (CReLU, CST).
     target_slope : float, optional
         Choose ``m`` so that :math:`V'(q^*)` equals this on the EoC (Sec. 3.1,
-        :func:`eoctheory.eoc.m_for_slope`). Exclusive with ``m``.
+        :func:`eoctheory.theory.eoc.m_for_slope`). Exclusive with ``m``.
     q_star : float, default 1
         Fixed-point variance :math:`q^*`.
     sigma_w2, sigma_b2 : float, optional
@@ -142,7 +142,7 @@ def eoc_init(activation: Activation | str, *, sparsity: float | None = None,
     >>> round(ini.sigma_w2, 12), round(ini.sigma_b2, 12), round(ini.chi1, 12)
     (2.0, 0.0, 1.0)
     """
-    from eoctheory import eoc as E
+    from eoctheory.theory import eoc as E
 
     act = get_activation(activation)
     q = float(maps._check_q(q_star, "q_star"))
@@ -715,7 +715,7 @@ def theory_trajectory(init: Init, depth: int, q_input: float, *, rho_input: floa
     c1[ok] = maps.chi1(act, q[ok], sw2)
     rho = np.full(L, np.nan)
     if rho_input is not None:
-        from eoctheory.correlation import correlation_map
+        from eoctheory.theory.correlation import correlation_map
 
         rho[0] = rho_input if first_layer == "preserve" else \
             (sw2 * rho_input * q_input + sb2) / q[0]

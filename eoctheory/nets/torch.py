@@ -62,7 +62,7 @@ except ImportError as _exc:  # pragma: no cover - exercised without torch
     raise TorchMissingError("eoctheory.nets.torch needs PyTorch: pip install "
                             f"'eoctheory[torch]' ({_exc})") from _exc
 
-from eoctheory.activations import Activation, get_activation
+from eoctheory.engine.activations import Activation, get_activation
 from eoctheory.nets.reference import Init, Network, eoc_init
 
 __all__ = [

@@ -28,7 +28,7 @@ from eoctheory.nets import (
     variance_trajectories,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 INITS = {
     "relu": dict(sparsity=0.7),
@@ -229,7 +229,7 @@ def test_variance_follows_variance_map(name, wide, inits):
 def test_correlation_follows_correlation_map(name, wide, inits):
     res = wide[name]
     ini = inits[name]
-    from eoctheory.correlation import correlation_map
+    from eoctheory.theory.correlation import correlation_map
 
     # on the EoC at q*: rho^{l+1} = R(rho^l) (eq. 6)
     r = 0.5

@@ -19,8 +19,8 @@ Smooth activations use a tensor Gauss-Legendre rule on the sinh map.
 
 Examples
 --------
->>> from eoctheory.correlation import correlation_map
->>> from eoctheory.eoc import eoc_point
+>>> from eoctheory.theory.correlation import correlation_map
+>>> from eoctheory.theory.eoc import eoc_point
 >>> p = eoc_point("crelu", tau=0.5, m=1.0)
 >>> round(float(correlation_map("crelu", 1.0, p.sigma_w2, p.sigma_b2, tau=0.5, m=1.0)), 12)
 1.0
@@ -35,10 +35,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from . import maps, precise
-from ._roots import illinois
-from .activations import X, Activation, get_activation
-from .gaussian import (
+from eoctheory.engine import maps
+from eoctheory.engine import precise
+from eoctheory.engine.roots import illinois
+from eoctheory.engine.activations import X, Activation, get_activation
+from eoctheory.engine.gaussian import (
     NUMPY_FUNCTIONS,
     NotPiecewisePolynomial,
     Piece,

@@ -9,13 +9,13 @@ import sys
 import mpmath
 import numpy as np
 import pytest
-from conftest import tau_for
+from registry import tau_for
 from scipy.special import ndtr
 
 import eoctheory as eoc
-from eoctheory import correlation as C
-from eoctheory import eoc as E
-from eoctheory import stability as S
+from eoctheory.theory import correlation as C
+from eoctheory.theory import eoc as E
+from eoctheory.theory import stability as S
 
 
 @pytest.mark.parametrize("name", ["relu", "st", "crelu", "cst"])
@@ -291,7 +291,7 @@ def test_saddle_node_other_families(vary, bracket, fixed):
 
 def test_cli_finite_width_grounds_the_verdict():
     """--width/--depth add the predictor's risk; ReLU_tau (s=0.7) at N=300, L=100 escapes
-    in ~60% of networks (checked against simulation in tests/test_finite_width.py)."""
+    in ~60% of networks (checked against simulation in tests/theory/test_finite_width.py)."""
     r = _cli("relu", "--sparsity", "0.7", "--width", "300", "--depth", "100", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -1,6 +1,6 @@
 r"""Train an EoC-initialised deep network, as in the paper's experiments (Sec. 4, App. C, D).
 
-``python -m eoctheory.train --activation crelu --sparsity 0.85 --target-slope 0.7
+``python -m eoctheory.experiments.train --activation crelu --sparsity 0.85 --target-slope 0.7
 --depth 100 --width 300 --epochs 2 --dataset mnist --seed 0 --data-dir ../shared/data/mnist``
 
 What it does (the paper's protocol, App. D):
@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eoctheory.cli import OneLineParser
+from eoctheory.cli.main import OneLineParser
 
 __all__ = ["ACTIVATION_NAMES", "TrainConfig", "build_parser", "main", "prepare_data", "train"]
 
@@ -69,7 +69,7 @@ class TrainConfig:
     epochs, lr, batch_size, momentum : training (paper: SGD, lr 1e-3, 200 epochs).
     dataset : {"mnist", "digits"}
     data_dir : str, optional
-        Where MNIST is (see :func:`eoctheory.data.load_mnist`).
+        Where MNIST is (see :func:`eoctheory.experiments.data.load_mnist`).
     limit : int, optional
         Use only this many training images (a seeded random subset), before the split.
     test_limit : int, optional
@@ -112,7 +112,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad parameter."""
-        from eoctheory.data import DATASETS
+        from eoctheory.experiments.data import DATASETS
         if self.activation not in ACTIVATION_NAMES:
             raise ValueError(f"activation must be one of {ACTIVATION_NAMES}, "
                              f"got {self.activation!r}")
@@ -205,7 +205,7 @@ def prepare_data(cfg: TrainConfig):
     """Load, subset, split (validation fraction) and normalise; returns :class:`Prepared`."""
     import torch
 
-    from eoctheory.data import load_dataset, split_validation
+    from eoctheory.experiments.data import load_dataset, split_validation
 
     ds = load_dataset(cfg.dataset, cfg.data_dir)
     x, y = ds.x_train, ds.y_train
@@ -314,7 +314,7 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
     ------
     ValueError
         Bad configuration (naming the parameter).
-    eoctheory.data.DataNotFoundError
+    eoctheory.experiments.data.DataNotFoundError
         MNIST not found.
     """
     import torch
@@ -431,7 +431,7 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The training options (shared with :mod:`eoctheory.sweep`)."""
+    """The training options (shared with :mod:`eoctheory.experiments.sweep`)."""
     p.add_argument("--depth", type=int, default=100, help="hidden layers (default 100)")
     p.add_argument("--width", type=int, default=300, help="layer width (default 300)")
     p.add_argument("--epochs", type=int, default=1, help="epochs (paper: 200)")
@@ -452,7 +452,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m eoctheory.train",
+    p = OneLineParser(prog="python -m eoctheory.experiments.train",
                       description="Train an EoC-initialised DNN with a sparsifying activation "
                                   "(the paper's Sec. 4 experiment).")
     p.add_argument("--activation", required=True, choices=ACTIVATION_NAMES)
@@ -478,8 +478,8 @@ def config_from_args(args: argparse.Namespace, **override: Any) -> TrainConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m eoctheory.train``; returns the exit code."""
-    from eoctheory.data import DataNotFoundError
+    """Entry point of ``python -m eoctheory.experiments.train``; returns the exit code."""
+    from eoctheory.experiments.data import DataNotFoundError
 
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args, activation=args.activation, sparsity=args.sparsity,
@@ -493,9 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         s = train(cfg)
     except (ValueError, DataNotFoundError) as exc:
-        from eoctheory.cli import report_user_error
+        from eoctheory.cli.main import report_user_error
 
-        return report_user_error("python -m eoctheory.train", exc)
+        return report_user_error("python -m eoctheory.experiments.train", exc)
     except KeyboardInterrupt:  # pragma: no cover
         sys.stderr.write("interrupted\n")
         return 130

@@ -1,6 +1,6 @@
 """``python -m eoctheory COMMAND``: the command-line front end.
 
-Each command lives in its own module ``eoctheory/_cmd_<name>.py`` exposing
+Each command lives in its own module ``eoctheory/cli/<name>.py`` exposing
 
 * ``HELP``: one line for the command list,
 * ``add_arguments(parser)``: its options,
@@ -14,9 +14,25 @@ stderr and exits with code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from types import ModuleType
 
+
+def _load(name: str) -> ModuleType:
+    if name == "check":
+        from eoctheory.cli import check as mod
+    elif name == "latex":
+        from eoctheory.cli import latex as mod
+    elif name == "simulate":
+        from eoctheory.cli import simulate as mod
+    elif name == "recommend":
+        from eoctheory.cli import recommend as mod
+    else:  # pragma: no cover - COMMANDS and this table are kept together
+        raise KeyError(name)
+    return mod
+
+
+#: The commands, in the order ``--help`` lists them (each loaded only when it runs).
 COMMANDS = ("check", "latex", "simulate", "recommend")
 
 
@@ -36,23 +52,12 @@ def report_user_error(prog: str, exc: BaseException) -> int:
     return 2
 
 
-def _module(name: str):
-    try:
-        return importlib.import_module(f"eoctheory._cmd_{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"eoctheory._cmd_{name}":
-            return None
-        raise
-
-
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m eoctheory",
                            description="Edge-of-Chaos theory for sparsity-inducing activations.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
-        mod = _module(name)
-        if mod is None:
-            continue
+        mod = _load(name)
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

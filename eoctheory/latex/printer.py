@@ -3,7 +3,7 @@ r"""LaTeX export of every derived quantity, in the paper's notation.
 The closed forms come from :func:`eoctheory.derive`; this module only chooses how to write
 them. Symbols print as in the paper: ``sigma_w2`` is :math:`\sigma_w^2`, ``sigma_b2`` is
 :math:`\sigma_b^2`, ``tau`` is :math:`\tau`, and the fixed-point variance of the Edge-of-Chaos
-conditions is :math:`q^*`. The Gaussian special functions of :mod:`eoctheory.gaussian` print as
+conditions is :math:`q^*`. The Gaussian special functions of :mod:`eoctheory.engine.gaussian` print as
 
 .. math::
 
@@ -45,7 +45,7 @@ the sparsity of a non-polynomial piecewise activation, anything of a NumPy calla
 
 Examples
 --------
->>> from eoctheory.latex import latex_quantity
+>>> from eoctheory.latex.printer import latex_quantity
 >>> print(latex_quantity("relu", "dvariance"))
 \sigma_w^{2} \Phi\left(- \tau/\sqrt{q}\right)
 >>> print(latex_quantity("relu", "eoc_sigma_w2", cdf="erf"))
@@ -62,8 +62,8 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.simplify.radsimp import fraction
 
-from .activations import X, Activation, get_activation
-from .gaussian import (
+from eoctheory.engine.activations import X, Activation, get_activation
+from eoctheory.engine.gaussian import (
     GaussCDF,
     GaussMass,
     GaussPDF,
@@ -71,7 +71,7 @@ from .gaussian import (
     _to_piecewise,
     piecewise_intervals,
 )
-from .maps import Q, SIGMA_B2, SIGMA_W2, derive
+from eoctheory.engine.maps import Q, SIGMA_B2, SIGMA_W2, derive
 
 __all__ = [
     "CDF_MODES",
@@ -269,8 +269,8 @@ class PaperLatexPrinter(LatexPrinter):
 
     Examples
     --------
-    >>> from eoctheory.gaussian import GaussMass
-    >>> from eoctheory.maps import Q, SIGMA_W2
+    >>> from eoctheory.engine.gaussian import GaussMass
+    >>> from eoctheory.engine.maps import Q, SIGMA_W2
     >>> print(PaperLatexPrinter().doprint(2 * SIGMA_W2 * GaussMass(0, 1 / Q)))
     2 \sigma_w^{2} \left(\Phi\left(1/q\right) - \Phi\left(0\right)\right)
     """

@@ -29,11 +29,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from . import maps
-from ._roots import illinois
-from .activations import Activation, get_activation
-from .eoc import eoc_point, tau_from_sparsity
-from .gaussian import MPMATH_FUNCTIONS, NotPiecewisePolynomial
+from eoctheory.engine import maps
+from eoctheory.engine.roots import illinois
+from eoctheory.engine.activations import Activation, get_activation
+from eoctheory.theory.eoc import eoc_point, tau_from_sparsity
+from eoctheory.engine.gaussian import MPMATH_FUNCTIONS, NotPiecewisePolynomial
 
 __all__ = [
     "FixedPoint",
@@ -103,7 +103,7 @@ class _MPMap:
     def E(self, name: str, q):
         if self.fns is not None:
             return self.fns[name](q, *self._pv())
-        from . import precise
+        from eoctheory.engine import precise
 
         dps = mpmath.mp.dps
         kw = {k: float(v) for k, v in self.params.items()}
@@ -169,7 +169,7 @@ def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float,
 
     Examples
     --------
-    >>> from eoctheory.stability import fixed_points
+    >>> from eoctheory.theory.stability import fixed_points
     >>> [(round(fp.q, 12), fp.kind) for fp in fixed_points("identity", 0.5, 1.0)]
     [(2.0, 'stable')]
     """
@@ -495,8 +495,8 @@ def assess(activation: Activation | str, q_star: float = 1.0, *, sigma_w2: float
 
     Examples
     --------
-    >>> from eoctheory.stability import assess
-    >>> from eoctheory.eoc import tau_from_sparsity
+    >>> from eoctheory.theory.stability import assess
+    >>> from eoctheory.theory.eoc import tau_from_sparsity
     >>> assess("relu", tau=float(tau_from_sparsity("relu", 0.7))).verdict
     'unstable'
     """

@@ -21,10 +21,10 @@ import eoctheory as eoc  # noqa: E402
 from eoctheory.nets import Network, correlated_inputs, eoc_init  # noqa: E402
 from eoctheory.nets import torch as et  # noqa: E402
 
-from conftest import tau_for  # noqa: E402
+from registry import tau_for  # noqa: E402
 
 torch.set_num_threads(1)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
 
 # (module, catalogue name, parameters) at sane points
@@ -274,7 +274,7 @@ def test_train_end_to_end_on_digits(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from eoctheory.train import TrainConfig, train
+    from eoctheory.experiments.train import TrainConfig, train
 
     cfg = TrainConfig(activation="crelu", sparsity=0.7, target_slope=0.7, depth=6, width=48,
                       epochs=2, lr=0.05, batch_size=32, dataset="digits", seed=1,
@@ -297,7 +297,7 @@ def test_train_cli_on_a_tiny_mnist_subset(tmp_path):
     env = dict(os.environ, EOCTHEORY_DATA=str(MNIST_DIR), MPLBACKEND="Agg",
                PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     out = tmp_path / "m"
-    r = subprocess.run([sys.executable, "-m", "eoctheory.train", "--activation", "cst",
+    r = subprocess.run([sys.executable, "-m", "eoctheory.experiments.train", "--activation", "cst",
                         "--sparsity", "0.85", "--target-slope", "0.7", "--depth", "4",
                         "--width", "32", "--epochs", "1", "--dataset", "mnist", "--seed", "2",
                         "--limit", "600", "--test-limit", "200", "--threads", "1",
@@ -321,11 +321,11 @@ def test_train_cli_on_a_tiny_mnist_subset(tmp_path):
     (["--activation", "relu", "--sparsity", "0.6", "--data-dir", "/nonexistent/x"], "looked in"),
 ])
 def test_train_cli_bad_input_one_line_exit_2(argv, word, capsys, monkeypatch, tmp_path):
-    from eoctheory.train import main
+    from eoctheory.experiments.train import main
 
     monkeypatch.setenv("EOCTHEORY_DATA", str(tmp_path / "none"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("eoctheory.data.MNIST_MIRRORS", ("http://127.0.0.1:9/",))
+    monkeypatch.setattr("eoctheory.experiments.data.MNIST_MIRRORS", ("http://127.0.0.1:9/",))
     monkeypatch.chdir(tmp_path)
     try:
         code = main(argv + ["--no-progress", "--depth", "2", "--width", "8"])

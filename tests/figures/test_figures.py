@@ -19,10 +19,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from scipy.special import ndtr  # noqa: E402
 
 import eoctheory as eoc  # noqa: E402
-from eoctheory import eoc as E  # noqa: E402
+from eoctheory.theory import eoc as E  # noqa: E402
 from eoctheory.figures import REGISTRY, make  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pdf(z):

@@ -15,7 +15,7 @@ lists every place it looked. Needs only NumPy (no torch).
 
 Examples
 --------
->>> import eoctheory.data as D
+>>> import eoctheory.experiments.data as D
 >>> sorted(D.MNIST_MD5)[:2]
 ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
 """

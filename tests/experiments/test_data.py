@@ -1,4 +1,4 @@
-"""The data loader (eoctheory.data): search order, checksums, clear errors. No torch needed."""
+"""The data loader (eoctheory.experiments.data): search order, checksums, clear errors. No torch needed."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eoctheory import data as D
+from eoctheory.experiments import data as D
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"  # ../shared/data/mnist (DATA.md)
 needs_mnist = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"MNIST not at {MNIST_DIR}")
 
@@ -101,7 +101,7 @@ def test_split_validation_holds_out_ten_percent():
 
 
 def test_importing_eoctheory_imports_neither_torch_nor_dask():
-    code = ("import sys, eoctheory, eoctheory.nets, eoctheory.data; "
+    code = ("import sys, eoctheory, eoctheory.nets, eoctheory.experiments.data; "
             "print(any(m in sys.modules for m in ('torch', 'dask', 'sklearn')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": ""}, timeout=120)

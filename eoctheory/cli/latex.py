@@ -15,7 +15,7 @@ import argparse
 import re
 import sys
 
-from .latex import CDF_MODES, QUANTITIES
+from eoctheory.latex.printer import CDF_MODES, QUANTITIES
 
 HELP = "print an activation's derived closed forms (V, V', V'', chi_1, EoC, ...) as LaTeX"
 
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _activation(args: argparse.Namespace):
-    from .activations import Activation, get_activation, list_activations
+    from eoctheory.engine.activations import Activation, get_activation, list_activations
 
     name = args.activation
     if name == "custom":
@@ -66,7 +66,7 @@ def _activation(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from .latex import latex_equation, write_derivations
+    from eoctheory.latex.printer import latex_equation, write_derivations
 
     if args.write_derivations is not None:
         if args.activation or args.expr:

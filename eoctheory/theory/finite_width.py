@@ -82,7 +82,7 @@ and the same risk: :math:`q^*` is a gauge for those activations (:func:`normalis
 
 Examples
 --------
->>> from eoctheory import finite_width as fw
+>>> from eoctheory.theory import finite_width as fw
 >>> p = fw.predict("crelu", sparsity=0.7, target_slope=0.7, width=300, depth=100)
 >>> p.escape_probability < 1e-3
 True
@@ -99,9 +99,9 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import special as _sc
 
-from . import maps
-from ._checks import check_int
-from .activations import Activation, get_activation
+from eoctheory.engine import maps
+from eoctheory.engine.checks import check_int
+from eoctheory.engine.activations import Activation, get_activation
 
 __all__ = [
     "FiniteWidthPrediction",
@@ -134,8 +134,8 @@ def fourth_moment(activation: Activation | str, q: Any, **params: Any) -> np.nda
     r""":math:`\mathbb{E}[\phi(\sqrt q Z)^4]`, for the variance of :math:`\phi^2` at width N.
 
     Piecewise-polynomial activations: exact closed form from the truncated-Gaussian
-    moments of :mod:`eoctheory.gaussian` (derived once, cached); others: the same
-    Gauss-Legendre rule as :mod:`eoctheory.maps`. Broadcasts over ``q`` and parameters.
+    moments of :mod:`eoctheory.engine.gaussian` (derived once, cached); others: the same
+    Gauss-Legendre rule as :mod:`eoctheory.engine.maps`. Broadcasts over ``q`` and parameters.
 
     Examples
     --------
@@ -347,7 +347,7 @@ def _check_limit(g: Any) -> float:
 
 def _resolve(activation, sparsity, target_slope, q_star, sigma_w2, sigma_b2, params):
     """Activation, parameter arrays and (sigma_w2, sigma_b2) arrays, all broadcast (flat)."""
-    from . import eoc as E
+    from eoctheory.theory import eoc as E
 
     act = get_activation(activation)
     q = np.asarray(maps._check_q(q_star, "q_star"), dtype=float)
@@ -562,7 +562,7 @@ def predicted_risk(activation: Activation | str, *, width: int, depth: int,
     Every argument except ``width``, ``depth``, ``band``, ``grad_limit`` broadcasts
     (``sparsity``, ``target_slope``, ``q_star``, ``sigma_w2``, ``sigma_b2``, ``tau``,
     ``m``). Only the killed chain is run (no quantiles), in batches of ``batch`` settings.
-    Settings with no EoC point raise (see :func:`eoctheory.eoc.eoc_point`).
+    Settings with no EoC point raise (see :func:`eoctheory.theory.eoc.eoc_point`).
 
     Returns
     -------
@@ -758,7 +758,7 @@ M_RANGE = (0.02, 8.0)
 
 
 def _finish(act, s, q, N, L, risk, band, g, tau, m, m_lo, safe, gauge, notes) -> Recommendation:
-    from . import eoc as E
+    from eoctheory.theory import eoc as E
 
     kw = {"tau": tau} if m is None else {"tau": tau, "m": m}
     pt = E.eoc_point(act, q, **kw)
@@ -776,7 +776,7 @@ def _finish(act, s, q, N, L, risk, band, g, tau, m, m_lo, safe, gauge, notes) ->
 
 def _largest_safe_m(act, s, q, N, L, risk, band, g, n_grid=48):
     """(m_hi, m_lo, risk at m_hi) on the grid m/sqrt(q) in M_RANGE, refined by bisection."""
-    from . import eoc as E
+    from eoctheory.theory import eoc as E
 
     tau = float(E.tau_from_sparsity(act, s, q))
     mg = math.sqrt(q) * np.geomspace(*M_RANGE, n_grid)
@@ -854,7 +854,7 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
             tau, m, m_lo, safe, r_min = _largest_safe_m(act, s, q, N, L, rk, b, g)
             score = (safe, m / math.sqrt(q) if safe else -r_min)
         else:
-            from . import eoc as E
+            from eoctheory.theory import eoc as E
 
             tau = float(E.tau_from_sparsity(act, s, q))
             r0 = float(predicted_risk(act, width=N, depth=L, q_star=q, tau=tau, band=b,
@@ -904,7 +904,7 @@ def min_width(activation: Activation | str, *, sparsity: float, depth: int,
     :math:`N` in practice; not assumed beyond the bracket). ``width`` is None if even
     ``max_width`` is not safe.
     """
-    from . import eoc as E
+    from eoctheory.theory import eoc as E
 
     act = get_activation(activation)
     if "tau" not in act.param_names:

@@ -10,7 +10,7 @@ For an activation :math:`\phi` and :math:`Z \sim N(0,1)` (THEORY.md §1, paper e
     \chi_1(q) &= \sigma_w^2\,\mathbb{E}[\phi'(\sqrt q Z)^2],\qquad
     s(q) = P(\phi(\sqrt q Z) = 0)
 
-Piecewise-polynomial activations get exact closed forms from :mod:`eoctheory.gaussian`,
+Piecewise-polynomial activations get exact closed forms from :mod:`eoctheory.engine.gaussian`,
 differentiated and simplified by SymPy, then compiled with ``lambdify`` (explicit modules,
 common-subexpression elimination). Everything else (tanh, GELU, a NumPy callable) goes
 through a Gauss-Legendre rule on :math:`z = s\sinh t` with :math:`s = \min(1, q^{-1/2})`,
@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .activations import X, Activation, get_activation
-from .gaussian import (
+from eoctheory.engine.activations import X, Activation, get_activation
+from eoctheory.engine.gaussian import (
     NUMPY_FUNCTIONS,
     GaussMass,
     NotPiecewisePolynomial,
@@ -172,7 +172,7 @@ def derive(activation: Activation | str) -> Derivation:
     Raises
     ------
     ValueError
-        (:class:`~eoctheory.gaussian.NotPiecewisePolynomial`) if the activation is not a
+        (:class:`~eoctheory.engine.gaussian.NotPiecewisePolynomial`) if the activation is not a
         polynomial on finitely many intervals; such activations use quadrature instead.
 
     Examples
@@ -458,7 +458,7 @@ def gaussian_moment(activation: Activation | str, name: str,
 
     Examples
     --------
-    >>> from eoctheory.maps import gaussian_moment
+    >>> from eoctheory.engine.maps import gaussian_moment
     >>> round(float(gaussian_moment("identity", "phi4", lambda f, df: f**4, 2.0)), 12)
     12.0
     """

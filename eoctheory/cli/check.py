@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _activation(args):
-    from .activations import Activation, get_activation
+    from eoctheory.engine.activations import Activation, get_activation
 
     if args.activation.lower() == "custom":
         if not args.expr:
@@ -65,8 +65,8 @@ def _ground_verdict(rep, finite: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import eoc
-    from .stability import assess
+    from eoctheory.theory import eoc
+    from eoctheory.theory.stability import assess
 
     act = _activation(args)
     if not (math.isfinite(args.q_star) and args.q_star > 0):
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     rep = assess(act, args.q_star, **params)
     finite = None
     if args.width is not None:
-        from .finite_width import check_summary
+        from eoctheory.theory.finite_width import check_summary
 
         finite = check_summary(act, params, rep.sigma_w2, rep.sigma_b2, rep.q_star,
                                args.width, args.depth, risk=args.risk)

@@ -1,4 +1,4 @@
-"""LaTeX export (eoctheory.latex, ``python -m eoctheory latex``) and derivations/."""
+"""LaTeX export (eoctheory.latex.printer, ``python -m eoctheory latex``) and derivations/."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 import sympy as sp
 
 from eoctheory import SIGMA_B2, SIGMA_W2, Activation, Q, get_activation
-from eoctheory.activations import M, TAU, X
-from eoctheory.gaussian import GaussCDF, GaussPDF
-from eoctheory.latex import (
+from eoctheory.engine.activations import M, TAU, X
+from eoctheory.engine.gaussian import GaussCDF, GaussPDF
+from eoctheory.latex.printer import (
     CDF_MODES,
     DERIVATION_FAMILIES,
     QSTAR,
@@ -31,7 +31,7 @@ from eoctheory.latex import (
     write_derivations,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DERIVATIONS = ROOT / "derivations"
 CLOSED = ("relu", "st", "crelu", "cst", "hardtanh", "plain_relu", "identity")
 NUMERIC = [q for q in QUANTITIES if q != "definition"]
@@ -191,7 +191,7 @@ def _quad_integrals(expr: sp.Expr) -> sp.Expr:
     """Replace each (numeric) Integral over the real line by its mpmath quadrature value."""
     import mpmath
 
-    from eoctheory.gaussian import MPMATH_FUNCTIONS
+    from eoctheory.engine.gaussian import MPMATH_FUNCTIONS
 
     def quad(integral: sp.Integral) -> sp.Float:
         (var, lo, hi), = integral.limits
@@ -205,7 +205,7 @@ def _quad_integrals(expr: sp.Expr) -> sp.Expr:
 def test_round_trip_integral_forms():
     """tanh: the integral forms parse back and agree with the quadrature route of maps.
 
-    Tolerance 1e-7 relative: the Gauss-Legendre rule of eoctheory.maps is converged to
+    Tolerance 1e-7 relative: the Gauss-Legendre rule of eoctheory.engine.maps is converged to
     about 1e-12, SymPy's evalf of an infinite-range integral to about 1e-10.
     """
     import eoctheory as eoc

@@ -30,8 +30,8 @@ from typing import Any
 import mpmath
 import sympy as sp
 
-from .activations import X, Activation, get_activation
-from .gaussian import MPMATH_FUNCTIONS, NotPiecewisePolynomial, piecewise_intervals
+from eoctheory.engine.activations import X, Activation, get_activation
+from eoctheory.engine.gaussian import MPMATH_FUNCTIONS, NotPiecewisePolynomial, piecewise_intervals
 
 __all__ = [
     "breakpoints",
@@ -68,7 +68,7 @@ def breakpoints(activation: Activation | str, **params: Any) -> list[float]:
 
 @lru_cache(maxsize=512)
 def _mp_fns(expr: sp.Expr) -> tuple[Any, Any]:
-    from .activations import _derivative
+    from eoctheory.engine.activations import _derivative
 
     mods = [MPMATH_FUNCTIONS, "mpmath"]
     return sp.lambdify(X, expr, modules=mods), sp.lambdify(X, _derivative(expr), modules=mods)

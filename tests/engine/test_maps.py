@@ -9,12 +9,12 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import PARAM_POINTS, tau_for
+from registry import PARAM_POINTS, tau_for
 from scipy.special import ndtr
 
 import eoctheory as eoc
-from eoctheory import precise
-from eoctheory.gaussian import GaussMass
+from eoctheory.engine import precise
+from eoctheory.engine.gaussian import GaussMass
 
 EPS = np.finfo(float).eps
 DPS = 20  # oracle digits: its own error (~1e-15) is far below every float64 tolerance
@@ -260,7 +260,7 @@ def test_st0_is_identity():
     np.testing.assert_allclose(eoc.second_moment_derivative(st0, q, 2), 0.0, atol=1e-300)
     np.testing.assert_allclose(eoc.slope_moment(st0, q), 1.0, rtol=1e-15)
     # and symbolically: the derived E[phi^2] of ST_tau at tau = 0 is exactly q
-    assert sp.simplify(eoc.derive(st0).second_moment.subs(eoc.activations.TAU, 0) - eoc.Q) == 0
+    assert sp.simplify(eoc.derive(st0).second_moment.subs(eoc.engine.activations.TAU, 0) - eoc.Q) == 0
 
 
 @pytest.mark.parametrize("name,params", PARAM_POINTS, ids=lambda v: str(v))

@@ -40,10 +40,10 @@ import numpy as np
 import sympy as sp
 from scipy import special as _sc
 
-from . import maps
-from ._roots import bracket_first, illinois
-from .activations import TAU, Activation, get_activation
-from .gaussian import NotPiecewisePolynomial
+from eoctheory.engine import maps
+from eoctheory.engine.roots import bracket_first, illinois
+from eoctheory.engine.activations import TAU, Activation, get_activation
+from eoctheory.engine.gaussian import NotPiecewisePolynomial
 
 __all__ = [
     "EoCPoint",
@@ -221,7 +221,7 @@ def eoc_point(activation: Activation | str, q_star: Any = 1.0, **params: Any) ->
 
     Examples
     --------
-    >>> from eoctheory.eoc import eoc_point
+    >>> from eoctheory.theory.eoc import eoc_point
     >>> p = eoc_point("plain_relu", q_star=2.0)
     >>> float(p.sigma_w2), float(p.sigma_b2)
     (2.0, 0.0)
@@ -329,7 +329,7 @@ def m_for_slope(activation: Activation | str, target_slope: Any, *, sparsity: An
     Examples
     --------
     >>> import numpy as np
-    >>> from eoctheory.eoc import m_for_slope
+    >>> from eoctheory.theory.eoc import m_for_slope
     >>> sol = m_for_slope("cst", np.array([0.5, 0.7, 0.9]), sparsity=0.85)
     >>> bool(np.all(np.diff(sol.m) > 0))
     True

@@ -1,9 +1,9 @@
 r"""Sweeps over (activation, sparsity, target slope, seed): the paper's Table 2, reduced.
 
-``python -m eoctheory.sweep --settings relu:0.6 crelu:0.85:0.7 plain_relu --seeds 2
+``python -m eoctheory.experiments.sweep --settings relu:0.6 crelu:0.85:0.7 plain_relu --seeds 2
 --epochs 2 --limit 10000 --data-dir ../shared/data/mnist --out results/run``
 
-Each run is one :func:`eoctheory.train.train` job. Runs go to a local process pool by default
+Each run is one :func:`eoctheory.experiments.train.train` job. Runs go to a local process pool by default
 (``--workers N``, one torch thread each unless ``--threads``), or to a Dask cluster with
 ``--scheduler ADDRESS`` (``tcp://host:8786``; needs ``pip install 'dask[distributed]'``).
 The results are gathered into one table, ``results.csv`` and ``results.json`` (one row per
@@ -30,8 +30,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from eoctheory.cli import OneLineParser
-from eoctheory.train import (ACTIVATION_NAMES, TrainConfig, _finite_max, add_arguments,
+from eoctheory.cli.main import OneLineParser
+from eoctheory.experiments.train import (ACTIVATION_NAMES, TrainConfig, _finite_max, add_arguments,
                              config_from_args)
 
 __all__ = ["PAPER_REDUCED", "parse_setting", "run_sweep", "summarise", "format_summary",
@@ -81,7 +81,7 @@ def parse_setting(text: str) -> dict[str, Any]:
 
 def _job(cfg_dict: dict) -> dict:
     """Run one training job (in a worker process or on a Dask worker)."""
-    from eoctheory.train import TrainConfig, train
+    from eoctheory.experiments.train import TrainConfig, train
     s = train(TrainConfig(**cfg_dict))
     s.pop("history", None)
     return s
@@ -239,7 +239,7 @@ def write_results(out: str | os.PathLike, rows: Sequence[dict], summary: Sequenc
 
 
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m eoctheory.sweep",
+    p = OneLineParser(prog="python -m eoctheory.experiments.sweep",
                       description="Sweep (activation, sparsity, target slope, seed) training "
                                   "runs and summarise them like the paper's Table 2.")
     p.add_argument("--settings", nargs="+", default=list(PAPER_REDUCED),
@@ -258,11 +258,11 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m eoctheory.sweep``."""
-    from eoctheory.data import DataNotFoundError
+    """Entry point of ``python -m eoctheory.experiments.sweep``."""
+    from eoctheory.experiments.data import DataNotFoundError
 
     args = build_parser().parse_args(argv)
-    prog = "python -m eoctheory.sweep"
+    prog = "python -m eoctheory.experiments.sweep"
     try:
         settings = [parse_setting(s) for s in args.settings]
         if args.seeds < 1:
@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
         base = config_from_args(args, out=args.out, progress=False)
         if args.dataset == "mnist":  # fail fast, in this process, if MNIST is missing
-            from eoctheory.data import find_mnist, load_mnist
+            from eoctheory.experiments.data import find_mnist, load_mnist
             if find_mnist(args.data_dir)[0] is None:
                 load_mnist(args.data_dir)
         n = len(settings) * args.seeds
@@ -287,11 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = run_sweep(base, settings, list(range(args.seeds)), workers=workers,
                          scheduler=args.scheduler, on_result=progress)
     except (ValueError, DataNotFoundError, OSError) as exc:
-        from eoctheory.cli import report_user_error
+        from eoctheory.cli.main import report_user_error
 
         return report_user_error(prog, exc)
     summary = summarise(rows)
-    cmd = "python -m eoctheory.sweep " + " ".join(
+    cmd = "python -m eoctheory.experiments.sweep " + " ".join(
         sys.argv[1:] if argv is None else list(argv))
     import torch
     meta = {"command": cmd, "wall_seconds": round(time.perf_counter() - t0, 1),

@@ -14,11 +14,11 @@ import pytest
 from scipy import stats
 
 import eoctheory as eoc
-from eoctheory import finite_width as fw
-from eoctheory import precise
+from eoctheory.theory import finite_width as fw
+from eoctheory.engine import precise
 from eoctheory.nets import eoc_init, simulate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- moments: closed form / quadrature against the mpmath oracle -------------------------

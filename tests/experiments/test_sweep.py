@@ -1,4 +1,4 @@
-"""Sweeps (eoctheory.sweep): setting parsing, the summary table, the local and Dask paths."""
+"""Sweeps (eoctheory.experiments.sweep): setting parsing, the summary table, the local and Dask paths."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed (pip install 'eoctheory[torch]')")
 pytest.importorskip("sklearn", reason="scikit-learn not installed (the tiny digits data set)")
 
-from eoctheory import sweep  # noqa: E402
-from eoctheory.train import TrainConfig  # noqa: E402
+from eoctheory.experiments import sweep  # noqa: E402
+from eoctheory.experiments.train import TrainConfig  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -51,11 +51,11 @@ def test_local_sweep_in_process_writes_tables(tmp_path):
     assert [(r["activation"], r["seed"]) for r in rows] == [
         ("plain_relu", 0), ("plain_relu", 1), ("crelu", 0), ("crelu", 1)]
     summary = sweep.summarise(rows)
-    sweep.write_results(tmp_path, rows, summary, {"command": "python -m eoctheory.sweep x"})
+    sweep.write_results(tmp_path, rows, summary, {"command": "python -m eoctheory.experiments.sweep x"})
     with open(tmp_path / "results.csv") as f:
         assert len(list(csv.DictReader(f))) == 4
     assert json.loads((tmp_path / "results.json").read_text())["summary"][1]["runs"] == 2
-    assert "Command: `python -m eoctheory.sweep x`" in (tmp_path / "summary.md").read_text()
+    assert "Command: `python -m eoctheory.experiments.sweep x`" in (tmp_path / "summary.md").read_text()
     assert (tmp_path / "runs" / "crelu-s0.7-v0.7-seed1" / "log.jsonl").exists()
 
 

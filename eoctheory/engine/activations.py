@@ -266,7 +266,7 @@ class Activation:
 
     @cached_property
     def _numpy_fns(self) -> tuple[Callable, Callable]:
-        from .gaussian import NUMPY_FUNCTIONS
+        from eoctheory.engine.gaussian import NUMPY_FUNCTIONS
 
         if self.expr is None:
             return self.func, self.dfunc  # type: ignore[return-value]
@@ -311,7 +311,7 @@ def _full(out: Any, x: np.ndarray, vals: list[np.ndarray]) -> np.ndarray:
 
 
 def _derivative(expr: sp.Expr) -> sp.Expr:
-    from .gaussian import _to_piecewise
+    from eoctheory.engine.gaussian import _to_piecewise
 
     return sp.piecewise_fold(sp.diff(_to_piecewise(expr), X))
 

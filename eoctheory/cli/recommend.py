@@ -4,7 +4,7 @@ Two modes:
 
 * ``recommend ACT --sparsity S --width N --depth L [--risk R] [--q-star Q]``: the largest
   clipping height m whose predicted finite-width risk (variance escape or gradient
-  explosion at initialisation, :mod:`eoctheory.finite_width`) is at most R, with tau,
+  explosion at initialisation, :mod:`eoctheory.theory.finite_width`) is at most R, with tau,
   sigma_w^2, sigma_b^2, V'(q*), V''(q*), the risk and the gradient-ratio quantiles.
   Without ``--q-star`` q* is searched (for positively homogeneous activations it is a
   gauge: reported at q* = 1 with the scaling rule).
@@ -49,8 +49,8 @@ def _finite(x: float | None, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .activations import get_activation
-    from .finite_width import min_width, recommend
+    from eoctheory.engine.activations import get_activation
+    from eoctheory.theory.finite_width import min_width, recommend
 
     act = get_activation(args.activation)
     for name in ("sparsity", "risk", "q_star", "m", "band", "grad_limit"):
