@@ -3,6 +3,7 @@ r"""The paper's figures, one module per figure, and a registry.
 This is the only part of eoctheory that imports matplotlib. Each module exposes
 ``figure(**options) -> matplotlib.figure.Figure`` built from the public API only;
 ``python -m eoctheory.figures`` writes them all (see :mod:`eoctheory.figures.__main__`).
+:func:`activation_figure` draws the same quantities for any activation, a user's included.
 Lines carry gids (``Line2D.get_gid()``) such as ``"relu-tau0.5"`` so tests can find them.
 
 Examples
@@ -19,6 +20,7 @@ from typing import Callable
 from matplotlib.figure import Figure
 
 from . import fig2, fig3, fig4, fig6, fig7, fig8, fig9, fig10, fig11, fig_phase
+from .activation import figure as activation_figure
 
 #: name -> (builder, one-line description), in paper order
 REGISTRY: dict[str, tuple[Callable[..., Figure], str]] = {
@@ -34,7 +36,7 @@ REGISTRY: dict[str, tuple[Callable[..., Figure], str]] = {
     "fig_phase": (fig_phase.figure, "finite-width risk over (s, m) for CReLU and CST, N=300, L=100"),
 }
 
-__all__ = ["REGISTRY", "make"]
+__all__ = ["REGISTRY", "activation_figure", "make"]
 
 
 def make(name: str, **options) -> Figure:

@@ -47,6 +47,7 @@ import numpy as np
 from eoctheory.engine import maps
 from eoctheory.engine.checks import check_int
 from eoctheory.engine.activations import CATALOGUE, Activation, get_activation
+from eoctheory.theory.setting import Setting, resolve_setting
 
 __all__ = [
     "BackwardRecord",
@@ -71,39 +72,9 @@ _FIRST_LAYER = ("standard", "preserve")
 # ------------------------------------------------------------------------------------------
 # Initialisation on (or off) the Edge of Chaos
 # ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Init:
-    r"""An initialisation: activation with its parameters, :math:`(\sigma_w^2, \sigma_b^2)`.
-
-    Attributes
-    ----------
-    activation : Activation
-        With its parameter values set (e.g. ``tau`` from the sparsity, ``m`` from the slope).
-    sigma_w2, sigma_b2 : float
-        Weight and bias variances.
-    q_star : float
-        The fixed point the initialisation aims at (:math:`V(q^*) = q^*` on the EoC).
-    V_prime, V_second, chi1, sparsity : float
-        :math:`V'(q^*)`, :math:`V''(q^*)`, :math:`\chi_1(q^*)` (eq. 11) and the expected
-        sparsity at :math:`q^*` (eq. 12).
-    on_eoc : bool
-        Whether :math:`(\sigma_w^2, \sigma_b^2)` came from the EoC recipe (App. A).
-    """
-
-    activation: Activation
-    sigma_w2: float
-    sigma_b2: float
-    q_star: float
-    V_prime: float
-    V_second: float
-    chi1: float
-    sparsity: float
-    on_eoc: bool
-
-    @property
-    def params(self) -> dict[str, float]:
-        """The activation's parameter values."""
-        return dict(self.activation.values)
+#: An initialisation: the resolved :class:`~eoctheory.theory.setting.Setting` (the name
+#: ``Init`` is kept for the networks' API).
+Init = Setting
 
 
 def eoc_init(activation: Activation | str, *, sparsity: float | None = None,
@@ -111,6 +82,9 @@ def eoc_init(activation: Activation | str, *, sparsity: float | None = None,
              sigma_w2: float | None = None, sigma_b2: float | None = None,
              **params: float) -> Init:
     r"""Resolve an activation's parameters and its Edge-of-Chaos point (App. A).
+
+    The networks' spelling of :func:`eoctheory.theory.setting.resolve_setting` (clipped
+    activations get ``target_slope = 0.7`` when neither ``m`` nor ``target_slope`` is given).
 
     Parameters
     ----------
@@ -142,44 +116,8 @@ def eoc_init(activation: Activation | str, *, sparsity: float | None = None,
     >>> round(ini.sigma_w2, 12), round(ini.sigma_b2, 12), round(ini.chi1, 12)
     (2.0, 0.0, 1.0)
     """
-    from eoctheory.theory import eoc as E
-
-    act = get_activation(activation)
-    q = float(maps._check_q(q_star, "q_star"))
-    if m is not None and target_slope is not None:
-        raise ValueError("give at most one of m and target_slope")
-    if (sigma_w2 is None) != (sigma_b2 is None):
-        raise ValueError("give both sigma_w2 and sigma_b2 (off the EoC) or neither (on it)")
-    params = dict(params)
-    if m is not None:
-        params["m"] = m
-    if sparsity is not None:
-        if "tau" in params:
-            raise ValueError("give at most one of sparsity and tau")
-        if "tau" not in act.param_names:
-            raise ValueError(f"sparsity: activation {act.name!r} has no threshold tau to set")
-        others = {k: v for k, v in params.items() if k != "tau"}
-        params["tau"] = float(E.tau_from_sparsity(act, sparsity, q, **others))
-    if target_slope is not None:
-        kw = {"tau": params.get("tau", act.values.get("tau", 0.0))} if "tau" in \
-            act.param_names else {}
-        if "tau" not in act.param_names:
-            raise ValueError(f"target_slope: activation {act.name!r} has no tau and m")
-        sol = E.m_for_slope(act, target_slope, q_star=q, **kw)
-        params["m"] = float(sol.m)
-    act = act.with_values(**params) if params else act
-    on_eoc = sigma_w2 is None
-    if on_eoc:
-        pt = E.eoc_point(act, q)
-        sw2, sb2 = float(pt.sigma_w2), float(pt.sigma_b2)
-    else:
-        sw2 = float(maps._check_sigma(sigma_w2, "sigma_w2", True))
-        sb2 = float(maps._check_sigma(sigma_b2, "sigma_b2", False))
-    return Init(act, sw2, sb2, q,
-                float(maps.variance_slope(act, q, sw2)),
-                float(maps.variance_curvature(act, q, sw2)),
-                float(maps.chi1(act, q, sw2)),
-                float(maps.sparsity(act, q)), on_eoc)
+    return resolve_setting(activation, sparsity=sparsity, m=m, target_slope=target_slope,
+                           q_star=q_star, sigma_w2=sigma_w2, sigma_b2=sigma_b2, **params)
 
 
 # ------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -289,7 +290,12 @@ def eoc_curvature(activation: Activation | str, q_star: Any = 1.0, **params: Any
 
 @dataclass(frozen=True)
 class SlopeSolution:
-    r"""Result of :func:`m_for_slope`: arrays broadcast over (sparsity, target, q*)."""
+    r"""Result of :func:`m_for_slope`: arrays broadcast over (sparsity, target, q*).
+
+    ``m`` is the chosen solution; ``n_solutions`` counts every :math:`m` in the search range
+    that reaches the target and ``other_m`` (an object array of 1-d float arrays) lists the
+    ones not chosen.
+    """
 
     m: np.ndarray
     tau: np.ndarray
@@ -300,9 +306,23 @@ class SlopeSolution:
     sigma_b2: np.ndarray
     V_prime: np.ndarray
     V_second: np.ndarray
+    n_solutions: np.ndarray
+    other_m: np.ndarray
 
 
-_M_GRID = np.geomspace(1e-3, 1e2, 61)  # m / sqrt(q*): 0.001 to 100 standard deviations
+_M_GRID = np.geomspace(1e-3, 1e2, 121)  # m / sqrt(q*): 0.001 to 100 standard deviations
+
+
+def _sign_changes(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of every bracket [j, j+1] of each row of ``F`` holding a root once.
+
+    A sign change inside a bracket counts, and so does a zero at its right end (or at the
+    first column), so that a root on a grid point is counted exactly once.
+    """
+    s = np.sign(F)
+    change = (s[:, :-1] * s[:, 1:] < 0) | ((s[:, 1:] == 0) & (s[:, :-1] != 0))
+    change[:, 0] |= s[:, 0] == 0
+    return np.nonzero(change)
 
 
 def m_for_slope(activation: Activation | str, target_slope: Any, *, sparsity: Any = None,
@@ -312,13 +332,21 @@ def m_for_slope(activation: Activation | str, target_slope: Any, *, sparsity: An
     This is how the paper picks :math:`m` (Sec. 3.1, Figure 3). The threshold comes from
     ``sparsity`` (via :func:`tau_from_sparsity` at :math:`q^*`) or is given as ``tau``.
     Everything broadcasts, so a whole table of (sparsity, target) pairs is one call.
-    :math:`V'(q^*)` increases with :math:`m` from 0 (tiny :math:`m`) towards 1.
+
+    For the paper's activations :math:`V'(q^*)` increases with :math:`m` from 0 towards 1 and
+    the solution is unique. A user's activation need not be monotone in :math:`m`: every
+    solution with :math:`m/\sqrt{q^*}` in :math:`[10^{-3}, 10^{2}]` is found (sign changes on
+    a 121-point logarithmic grid, then Illinois to round-off), and the rule is: **the
+    smallest** :math:`m` **on a branch where** :math:`V'(q^*)` **increases with** :math:`m`
+    (the paper's regime, where a larger :math:`m` means a more expressive activation), or the
+    smallest :math:`m` if no branch increases. ``n_solutions`` and ``other_m`` say when there
+    were several.
 
     Returns
     -------
     SlopeSolution
         ``m``, ``tau``, ``sigma_w2``, ``sigma_b2``, ``V_prime`` (equal to the target to
-        ~1e-13), ``V_second`` (:math:`V''(q^*)`), ...
+        ~1e-13), ``V_second`` (:math:`V''(q^*)`), ``n_solutions``, ``other_m`` ...
 
     Raises
     ------
@@ -331,51 +359,70 @@ def m_for_slope(activation: Activation | str, target_slope: Any, *, sparsity: An
     >>> import numpy as np
     >>> from eoctheory.theory.eoc import m_for_slope
     >>> sol = m_for_slope("cst", np.array([0.5, 0.7, 0.9]), sparsity=0.85)
-    >>> bool(np.all(np.diff(sol.m) > 0))
-    True
+    >>> bool(np.all(np.diff(sol.m) > 0)), sol.n_solutions.tolist()
+    (True, [1, 1, 1])
     """
     act = get_activation(activation)
     if "m" not in act.param_names:
         raise ValueError(f"activation {act.name!r} has no clipping parameter m "
                          f"(it has {list(act.param_names) or 'no parameters'})")
-    if (sparsity is None) == (tau is None):
+    if (sparsity is None) == (tau is None) and "tau" in act.param_names:
         raise ValueError("give exactly one of sparsity or tau")
     t = np.asarray(target_slope, dtype=float)
     if not np.all(np.isfinite(t)):
         raise ValueError("target_slope must be finite")
     q = _check_q_star(q_star)
-    if sparsity is not None:
+    if "tau" not in act.param_names:
+        if sparsity is not None or tau is not None:
+            raise ValueError(f"activation {act.name!r} has no threshold tau: drop sparsity/tau")
+        tau_arr = np.asarray(0.0)
+    elif sparsity is not None:
         s_arr = _check_sparsity(sparsity)
         tau_arr = np.asarray(tau_from_sparsity(act, s_arr, q), dtype=float)
     else:
         tau_arr = act.params[act.param_names.index("tau")].check(tau)
+    has_tau = "tau" in act.param_names
     shape = np.broadcast_shapes(t.shape, q.shape, tau_arr.shape)
     tf = np.broadcast_to(t, shape).ravel()
     qf = np.broadcast_to(q, shape).ravel()
     tauf = np.broadcast_to(tau_arr, shape).ravel()
     sq = np.sqrt(qf)
 
-    def slope(m, rows=slice(None)):
-        return eoc_slope(act, qf[rows, ...] if m.ndim == 1 else qf[:, None],
-                         tau=tauf if m.ndim == 1 else tauf[:, None], m=m)
+    def slope(qq, tt, m):
+        return eoc_slope(act, qq, m=m, **({"tau": tt} if has_tau else {}))
 
     mg = sq[:, None] * _M_GRID[None, :]
-    F = slope(mg) - tf[:, None]
-    i = bracket_first(F)
-    if np.any(i < 0):
-        k = int(np.argmax(i < 0))
-        lo, hi = float(F[k, 0] + tf[k]), float(F[k, -1] + tf[k])
+    with np.errstate(all="ignore"):
+        F = slope(qf[:, None], tauf[:, None], mg) - tf[:, None]
+    rows_b, cols_b = _sign_changes(np.where(np.isfinite(F), F, np.nan))
+    n_sol = np.bincount(rows_b, minlength=len(tf))
+    if np.any(n_sol == 0):
+        k = int(np.argmax(n_sol == 0))
+        vals = F[k][np.isfinite(F[k])] + tf[k]
+        lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (math.nan, math.nan)
         raise ValueError(
             f"target_slope {tf[k]:.6g} is not attainable for {act.name!r} at tau = "
             f"{tauf[k]:.6g}, q_star = {qf[k]:.6g}: V'(q*) on the EoC ranges over "
-            f"({min(lo, hi):.6g}, {max(lo, hi):.6g}) for m in "
-            f"[{mg[k, 0]:.3g}, {mg[k, -1]:.3g}]")
-    rows = np.arange(len(tf))
-    lm = illinois(lambda lm: slope(np.exp(lm)) - tf, np.log(mg[rows, i]),
-                  np.log(mg[rows, i + 1]), F[rows, i], F[rows, i + 1], xtol=1e-15)
-    m = np.exp(lm)
-    pt = eoc_point(act, qf, tau=tauf, m=m)
+            f"[{lo:.6g}, {hi:.6g}] for m in [{mg[k, 0]:.3g}, {mg[k, -1]:.3g}]")
+    r_, c_ = rows_b, cols_b
+    c1 = np.minimum(c_ + 1, mg.shape[1] - 1)
+    lm = illinois(lambda lm: slope(qf[r_], tauf[r_], np.exp(lm)) - tf[r_],
+                  np.log(mg[r_, c_]), np.log(mg[r_, c1]), F[r_, c_], F[r_, c1], xtol=1e-15)
+    m_all = np.exp(lm)
+    rising = F[r_, c1] > F[r_, c_]
+    # per row: the smallest m on a rising branch, else the smallest m
+    m_pick = np.empty(len(tf))
+    others = np.empty(len(tf), dtype=object)
+    for k in range(len(tf)):  # one entry per row; the solves above are vectorised
+        sel = r_ == k
+        mk, rk = m_all[sel], rising[sel]
+        pick = mk[rk].min() if rk.any() else mk.min()
+        m_pick[k] = pick
+        others[k] = np.sort(mk[mk != pick])
+    m = m_pick
+    kw = {"tau": tauf} if has_tau else {}
+    pt = eoc_point(act, qf, m=m, **kw)
     r = lambda a: np.asarray(a).reshape(shape)  # noqa: E731
-    s_out = maps.sparsity(act, qf, tau=tauf, m=m)
+    s_out = maps.sparsity(act, qf, m=m, **kw)
     return SlopeSolution(r(m), r(tauf), r(s_out), r(qf), r(tf), r(pt.sigma_w2), r(pt.sigma_b2),
-                         r(pt.V_prime), r(pt.V_second))
+                         r(pt.V_prime), r(pt.V_second), r(n_sol), others.reshape(shape))

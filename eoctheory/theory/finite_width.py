@@ -102,6 +102,7 @@ from scipy import special as _sc
 from eoctheory.engine import maps
 from eoctheory.engine.checks import check_int
 from eoctheory.engine.activations import Activation, get_activation
+from eoctheory.theory.setting import resolve_arrays
 
 __all__ = [
     "FiniteWidthPrediction",
@@ -346,46 +347,12 @@ def _check_limit(g: Any) -> float:
 
 
 def _resolve(activation, sparsity, target_slope, q_star, sigma_w2, sigma_b2, params):
-    """Activation, parameter arrays and (sigma_w2, sigma_b2) arrays, all broadcast (flat)."""
-    from eoctheory.theory import eoc as E
-
-    act = get_activation(activation)
-    q = np.asarray(maps._check_q(q_star, "q_star"), dtype=float)
-    params = dict(params)
-    if sparsity is not None:
-        if "tau" not in act.param_names:
-            raise ValueError(f"sparsity: activation {act.name!r} has no threshold tau")
-        if "tau" in params:
-            raise ValueError("give at most one of sparsity and tau")
-        s = np.asarray(sparsity, dtype=float)
-        if np.any(~((s > 0) & (s < 1))):
-            raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
-    if target_slope is not None:
-        if "m" not in act.param_names:
-            raise ValueError(f"target_slope: activation {act.name!r} has no clipping height m")
-        if "m" in params:
-            raise ValueError("give at most one of m and target_slope")
-        kw = {"sparsity": sparsity} if sparsity is not None else \
-            {"tau": params.get("tau", act.values.get("tau", 0.0))}
-        sol = E.m_for_slope(act, target_slope, q_star=q, **kw)
-        params["tau"], params["m"] = np.asarray(sol.tau), np.asarray(sol.m)
-    elif sparsity is not None:
-        others = {k: v for k, v in params.items() if k != "tau"}
-        params["tau"] = np.asarray(E.tau_from_sparsity(act, sparsity, q, **others))
-    pv = act.resolve(params)
-    full = dict(zip(act.param_names, pv))
-    if (sigma_w2 is None) != (sigma_b2 is None):
-        raise ValueError("give both sigma_w2 and sigma_b2 (off the EoC) or neither (on it)")
-    if sigma_w2 is None:
-        pt = E.eoc_point(act, q, **full)
-        sw2, sb2 = np.asarray(pt.sigma_w2), np.asarray(pt.sigma_b2)
-    else:
-        sw2 = maps._check_sigma(sigma_w2, "sigma_w2", True)
-        sb2 = maps._check_sigma(sigma_b2, "sigma_b2", False)
-    arrays = np.broadcast_arrays(q, sw2, sb2, *pv)
-    shape = arrays[0].shape
-    flat = [np.ascontiguousarray(a, dtype=float).reshape(-1) for a in arrays]
-    return act, shape, flat[0], flat[1], flat[2], dict(zip(act.param_names, flat[3:]))
+    """Activation, shape and flat (q*, sigma_w2, sigma_b2, parameter) arrays of the settings."""
+    g = resolve_arrays(activation, sparsity=sparsity, target_slope=target_slope,
+                       q_star=q_star, sigma_w2=sigma_w2, sigma_b2=sigma_b2, **params)
+    flat = lambda a: np.ascontiguousarray(a, dtype=float).reshape(-1)  # noqa: E731
+    return (g.activation, g.shape, flat(g.q_star), flat(g.sigma_w2), flat(g.sigma_b2),
+            {k: flat(v) for k, v in g.params.items()})
 
 
 # ------------------------------------------------------------------------------------------

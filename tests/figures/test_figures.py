@@ -276,3 +276,30 @@ def test_cli_list():
     out = _cli("--list")
     assert out.returncode == 0
     assert [ln.split()[0] for ln in out.stdout.splitlines()] == list(REGISTRY)
+
+
+def test_activation_figure_of_a_custom_activation():
+    """One call draws a user's activation; the plotted curves are the API's numbers."""
+    import sympy as sp
+
+    from eoctheory.engine.activations import M, TAU, X
+    from eoctheory.figures import activation_figure
+    from eoctheory.theory.setting import resolve_setting
+
+    act = eoc.Activation.from_expr(
+        sp.Piecewise((0, X < TAU), (2 * (X - TAU), X < TAU + M), (2 * M, True)),
+        name="ramp2", params={"tau": 0.0, "m": 1.0})
+    fig = activation_figure(act, sparsity=0.8, target_slope=0.6)
+    st = resolve_setting(act, sparsity=0.8, target_slope=0.6)
+    ax_phi, ax_v, ax_gap, ax_r = fig.axes
+    assert [a.get_xlabel() for a in fig.axes] == ["$x$", "$q$", "$q$", "$\\rho$"]
+    line = next(l for l in ax_v.get_lines() if l.get_gid() == "variance")
+    q, v = line.get_data()
+    np.testing.assert_allclose(v, eoc.variance_map(st.activation, q, st.sigma_w2, st.sigma_b2),
+                               rtol=1e-12)
+    # the EoC fixed point q* = 1 is marked as stable (V'(q*) = 0.6 < 1)
+    marks = [l for l in ax_v.get_lines() if (l.get_gid() or "").startswith("variance-fp-")]
+    assert any(l.get_gid() == "variance-fp-stable" and abs(l.get_xdata()[0] - 1.0) < 1e-9
+               for l in marks)
+    # the sparsity in the title is the resolved one (0.8 to display precision)
+    assert "0.8" in ax_phi.get_title()
