@@ -6,9 +6,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eoctheory.cli.main import main as _main
+    from eoctheory.cli.main import main as cli_main
 
-    return _main(argv)
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

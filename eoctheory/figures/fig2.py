@@ -14,36 +14,36 @@ from matplotlib.figure import Figure
 import eoctheory as eoc
 from eoctheory.theory import eoc as E
 
-from . import _style
+from . import style
 
 TAUS = (0.0, 0.5, 1.0, 1.5)
 Q_STAR = 1.0
 Q_MAX = 3.0
 
 
-@_style.styled
+@style.styled
 def figure(taus=TAUS, q_star: float = Q_STAR, q_max: float = Q_MAX) -> Figure:
     """V(q) for ReLU_tau (solid) and ST_tau (dotted, markers) on the EoC, one panel per tau."""
-    fig = _style.new_figure(2.1 * len(taus) + 0.4, 2.75)
+    fig = style.new_figure(2.1 * len(taus) + 0.4, 2.75)
     axes = fig.subplots(1, len(taus), sharey=True)
-    q = _style.q_grid(q_max)
+    q = style.q_grid(q_max)
     relu, st = eoc.get_activation("relu"), eoc.get_activation("st")
     for k, (ax, tau) in enumerate(zip(np.atleast_1d(axes), taus)):
         for j, act in enumerate((relu, st)):
             p = E.eoc_point(act, q_star, tau=tau)
             v = eoc.variance_map(act, q, p.sigma_w2, p.sigma_b2, tau=tau)
             s = float(eoc.sparsity(act, q_star, tau=tau))
-            label = (f"{_style.math(act.label)}, $s={s:.2f}$\n"
-                     f"$\\sigma_w^2={_style.fmt(p.sigma_w2)}$, "
-                     f"$\\sigma_b^2={_style.fmt(p.sigma_b2)}$")
+            label = (f"{style.math(act.label)}, $s={s:.2f}$\n"
+                     f"$\\sigma_w^2={style.fmt(p.sigma_w2)}$, "
+                     f"$\\sigma_b^2={style.fmt(p.sigma_b2)}$")
             if j == 0:
-                (line,) = ax.plot(q, v, color=_style.PALETTE[4], lw=2.2, label=label, zorder=2)
+                (line,) = ax.plot(q, v, color=style.PALETTE[4], lw=2.2, label=label, zorder=2)
             else:
-                (line,) = ax.plot(q, v, color=_style.PALETTE[0], ls=(0, (1.5, 1.5)), lw=1.6,
+                (line,) = ax.plot(q, v, color=style.PALETTE[0], ls=(0, (1.5, 1.5)), lw=1.6,
                                   marker="o", markevery=40, markersize=4,
                                   markerfacecolor="white", label=label, zorder=3)
             line.set_gid(f"{act.name}-tau{tau:g}")
-        _style.identity(ax, 0, q_max)
+        style.identity(ax, 0, q_max)
         ax.set_title(f"$\\tau = {tau:g}$")
         ax.set_xlabel("$q$")
         ax.set_xlim(0, q_max)

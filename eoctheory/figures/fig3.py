@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 import eoctheory as eoc
 from eoctheory.theory import eoc as E
 
-from . import _style
+from . import style
 
 SPARSITIES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
 GUIDES = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -24,11 +24,11 @@ M_MAX = 3.5
 TARGET_MARKERS = {0.5: "o", 0.7: "s", 0.9: "D"}
 
 
-@_style.styled
+@style.styled
 def figure(sparsities=SPARSITIES, targets=TARGETS, q_star: float = 1.0,
            m_max: float = M_MAX) -> Figure:
     """Two-by-two panels: V'(q*) (top), V''(q*) (bottom); CReLU (left), CST (right)."""
-    fig = _style.new_figure(8.2, 6.0)
+    fig = style.new_figure(8.2, 6.0)
     axes = fig.subplots(2, 2, sharex=True)
     m = np.linspace(0.01, m_max, 400)
     s_arr = np.asarray(sparsities, dtype=float)
@@ -44,7 +44,7 @@ def figure(sparsities=SPARSITIES, targets=TARGETS, q_star: float = 1.0,
             (h,) = top.plot([0, m_max], [g, g], ls="--", color="k", lw=0.8, zorder=1)
             h.set_gid(f"guide-{g:g}")
         for i, s in enumerate(s_arr):
-            c = _style.PALETTE[i % len(_style.PALETTE)]
+            c = style.PALETTE[i % len(style.PALETTE)]
             lab = f"$s={s:g}$ ($\\tau={tau[i]:.3f}$)"
             (l1,) = top.plot(m, slope[i], color=c, label=lab, zorder=2)
             (l2,) = bot.plot(m, curv[i], color=c, label=lab, zorder=2)
@@ -61,9 +61,9 @@ def figure(sparsities=SPARSITIES, targets=TARGETS, q_star: float = 1.0,
                                  markersize=5, zorder=4)
                 p1.set_gid(f"{name}-cross-s{s:g}-t{t:g}")
                 p2.set_gid(f"{name}-crosscurv-s{s:g}-t{t:g}")
-        bot.axhline(0.0, color=_style.REF, lw=0.8, zorder=1)
-        top.set_title(f"{_style.math(act.label)}: slope at the fixed point")
-        bot.set_title(f"{_style.math(act.label)}: curvature at the fixed point")
+        bot.axhline(0.0, color=style.REF, lw=0.8, zorder=1)
+        top.set_title(f"{style.math(act.label)}: slope at the fixed point")
+        bot.set_title(f"{style.math(act.label)}: curvature at the fixed point")
         top.set_ylabel("$V'(q^*)$")
         bot.set_ylabel("$V''(q^*)$")
         bot.set_xlabel("$m$")

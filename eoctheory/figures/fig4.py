@@ -17,18 +17,18 @@ import eoctheory as eoc
 from eoctheory.theory import eoc as E
 from eoctheory.theory import stability as S
 
-from . import _style
+from . import style
 
 SPARSITY = 0.85
 PANELS = (("crelu", (0.9,)), ("cst", (0.8, 0.9)))
-COLOURS = {0.8: _style.PALETTE[4], 0.9: _style.PALETTE[3], 0.7: _style.PALETTE[2],
-           0.5: _style.PALETTE[0]}
+COLOURS = {0.8: style.PALETTE[4], 0.9: style.PALETTE[3], 0.7: style.PALETTE[2],
+           0.5: style.PALETTE[0]}
 
 
-@_style.styled
+@style.styled
 def figure(sparsity: float = SPARSITY, panels=PANELS, q_star: float = 1.0) -> Figure:
     """Top: V(q) and the identity with fixed points marked; bottom: V(q) - q."""
-    fig = _style.new_figure(8.2, 5.6)
+    fig = style.new_figure(8.2, 5.6)
     axes = fig.subplots(2, len(panels), sharex="col", height_ratios=(1.6, 1.0))
     axes = np.atleast_2d(axes).reshape(2, len(panels))
     for col, (name, targets) in enumerate(panels):
@@ -43,12 +43,12 @@ def figure(sparsity: float = SPARSITY, panels=PANELS, q_star: float = 1.0) -> Fi
             fps = S.fixed_points(act, sw2, sb2, **kw)
             q_hi = max([q_hi] + [1.25 * fp.q for fp in fps])
             curves.append((t, kw, sw2, sb2, fps))
-        q = _style.q_grid(q_hi, 600)
+        q = style.q_grid(q_hi, 600)
         top, bot = axes[0, col], axes[1, col]
-        _style.identity(top, 0, q_hi)
-        bot.axhline(0.0, color=_style.REF, ls="--", lw=1.0, zorder=1)
+        style.identity(top, 0, q_hi)
+        bot.axhline(0.0, color=style.REF, ls="--", lw=1.0, zorder=1)
         for t, kw, sw2, sb2, fps in curves:
-            c = COLOURS.get(float(t), _style.PALETTE[1])
+            c = COLOURS.get(float(t), style.PALETTE[1])
             v = eoc.variance_map(act, q, sw2, sb2, **kw)
             label = (f"$V'(q^*)={t:g}$: $m={kw['m']:.3f}$, $\\tau={kw['tau']:.3f}$\n"
                      f"$\\sigma_w^2={sw2:.3f}$, $\\sigma_b^2={sb2:.3f}$; "
@@ -57,14 +57,14 @@ def figure(sparsity: float = SPARSITY, panels=PANELS, q_star: float = 1.0) -> Fi
             line.set_gid(f"{name}-t{t:g}")
             (gap,) = bot.plot(q, v - q, color=c, zorder=3)
             gap.set_gid(f"{name}-t{t:g}-gap")
-            _style.mark_fixed_points(top, fps, c, f"{name}-t{t:g}")
+            style.mark_fixed_points(top, fps, c, f"{name}-t{t:g}")
             for fp in fps:
                 (mk,) = bot.plot([fp.q], [0.0], ls="none", color=c, markeredgecolor=c,
                                  markersize=6, markeredgewidth=1.3, zorder=5,
-                                 **_style.FP_STYLE[fp.kind])
+                                 **style.FP_STYLE[fp.kind])
                 mk.set_gid(f"{name}-t{t:g}-gapfp-{fp.kind}")
         letter = "ab"[col] if col < 2 else str(col)
-        top.set_title(f"({letter}) {_style.math(act.label)}, $s={sparsity:g}$, "
+        top.set_title(f"({letter}) {style.math(act.label)}, $s={sparsity:g}$, "
                       f"$q^*={q_star:g}$")
         top.set_xlim(0, q_hi)
         top.set_ylim(0, q_hi)
@@ -75,6 +75,6 @@ def figure(sparsity: float = SPARSITY, panels=PANELS, q_star: float = 1.0) -> Fi
         bot.set_ylabel("$V(q) - q$")
         bot.set_title("distance from the identity")
         handles, _labels = top.get_legend_handles_labels()
-        top.legend(handles=handles + _style.fixed_point_legend_handles(), loc="upper left",
+        top.legend(handles=handles + style.fixed_point_legend_handles(), loc="upper left",
                    fontsize=6.8)
     return fig

@@ -1,7 +1,7 @@
 r"""Figure 6: correlation maps R(rho) of ReLU_tau on and either side of the EoC (q* = 1).
 
 One panel per threshold tau; curves for :math:`\chi_1 = 0.8` (ordered), 1 (EoC) and 1.2
-(chaotic), each with :math:`q^*` kept a fixed point of V (see :mod:`._common`). On the EoC
+(chaotic), each with :math:`q^*` kept a fixed point of V (see :mod:`.common`). On the EoC
 :math:`R'(1) = \chi_1 = 1`: R touches the dashed identity at :math:`\rho = 1`.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from . import _common, _style
+from . import common, style
 
 TAUS = (0.0, 0.5, 1.0, 1.5)
 
 
-@_style.styled
-def figure(taus=TAUS, chis=_common.CHI, q_star: float = 1.0) -> Figure:
+@style.styled
+def figure(taus=TAUS, chis=common.CHI, q_star: float = 1.0) -> Figure:
     """R(rho) for ReLU_tau, one panel per tau, three initialisations per panel."""
-    return _common.correlation_figure("relu", taus, chis, q_star)
+    return common.correlation_figure("relu", taus, chis, q_star)

@@ -15,23 +15,23 @@ from matplotlib.figure import Figure
 import eoctheory as eoc
 from eoctheory.theory import eoc as E
 
-from . import _style
+from . import style
 
 TAUS = (0.0, 0.25, 0.5, 1.0, 1.5)
 Q_STARS = np.geomspace(1e-2, 4.0, 400)
 SW2_MAX = {"relu": 12.0, "st": 6.0}
 
 
-@_style.styled
+@style.styled
 def figure(taus=TAUS, q_stars=Q_STARS, q_star_dot: float = 1.0) -> Figure:
     """EoC curves, ReLU_tau (left) and ST_tau (right), one curve per tau."""
-    fig = _style.new_figure(8.2, 3.5)
+    fig = style.new_figure(8.2, 3.5)
     axes = fig.subplots(1, 2)
     q_stars = np.asarray(q_stars, dtype=float)
     for ax, name in zip(axes, ("relu", "st")):
         act = eoc.get_activation(name)
         for k, tau in enumerate(taus):
-            c = _style.PALETTE[k % len(_style.PALETTE)]
+            c = style.PALETTE[k % len(style.PALETTE)]
             sb2, sw2, _q = E.eoc_curve(act, q_stars, tau=tau)
             single = np.ptp(sb2) < 1e-12 and np.ptp(sw2) < 1e-12
             (line,) = ax.plot(sb2, sw2, color=c, marker="o" if single else None,
@@ -43,7 +43,7 @@ def figure(taus=TAUS, q_stars=Q_STARS, q_star_dot: float = 1.0) -> Figure:
                              markersize=4, zorder=4)
             dot.set_gid(f"{name}-tau{tau:g}-qstar")
         ax.plot([], [], "o", color="k", markersize=4, label=f"$q^*={q_star_dot:g}$")
-        ax.set_title(f"EoC of {_style.math(act.label)}")
+        ax.set_title(f"EoC of {style.math(act.label)}")
         ax.set_xlabel("$\\sigma_b^2$")
         ax.set_ylabel("$\\sigma_w^2$")
         ax.set_xlim(left=-0.05)

@@ -15,28 +15,28 @@ from matplotlib.figure import Figure
 import eoctheory as eoc
 from eoctheory.theory import eoc as E
 
-from . import _style
+from . import style
 
 SPARSITIES = (0.5, 0.6, 0.7, 0.8, 0.9)
 Q_MAX = 3.0
 
 
-@_style.styled
+@style.styled
 def figure(sparsities=SPARSITIES, q_star: float = 1.0, q_max: float = Q_MAX) -> Figure:
     """Top: V(q) with the identity; bottom: V(q) - q; ReLU_tau left, ST_tau right."""
-    fig = _style.new_figure(8.2, 5.6)
+    fig = style.new_figure(8.2, 5.6)
     axes = fig.subplots(2, 2, sharex=True, height_ratios=(1.6, 1.0))
-    q = _style.q_grid(q_max)
+    q = style.q_grid(q_max)
     s_arr = np.asarray(sparsities, dtype=float)
     for col, name in enumerate(("relu", "st")):
         act = eoc.get_activation(name)
         taus = np.asarray(E.tau_from_sparsity(act, s_arr, q_star), dtype=float)
         top, bot = axes[0, col], axes[1, col]
-        _style.identity(top, 0, q_max)
-        bot.axhline(0.0, color=_style.REF, ls="--", lw=1.0, zorder=1)
+        style.identity(top, 0, q_max)
+        bot.axhline(0.0, color=style.REF, ls="--", lw=1.0, zorder=1)
         v_hi = q_max
         for k, (s, tau) in enumerate(zip(s_arr, taus)):
-            c = _style.PALETTE[k % len(_style.PALETTE)]
+            c = style.PALETTE[k % len(style.PALETTE)]
             p = E.eoc_point(act, q_star, tau=tau)
             v = eoc.variance_map(act, q, p.sigma_w2, p.sigma_b2, tau=tau)
             v_hi = max(v_hi, float(np.max(v)))
@@ -48,7 +48,7 @@ def figure(sparsities=SPARSITIES, q_star: float = 1.0, q_max: float = Q_MAX) -> 
             gap.set_gid(f"{name}-s{s:g}-gap")
         top.plot([q_star], [q_star], "o", color="k", markersize=4, zorder=5,
                  label=f"$q^*={q_star:g}$, where $V'(q^*)=1$")
-        top.set_title(f"{_style.math(act.label)} on the EoC")
+        top.set_title(f"{style.math(act.label)} on the EoC")
         top.set_ylabel("$V(q)$")
         top.set_xlabel("$q$")
         top.tick_params(labelbottom=True)

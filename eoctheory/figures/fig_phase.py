@@ -20,7 +20,7 @@ import eoctheory as eoc
 from eoctheory.theory import eoc as E
 from eoctheory.theory import finite_width as fw
 
-from . import _style
+from . import style
 
 SLOPES = (0.5, 0.7, 0.9)
 SLOPE_STYLE = {0.5: "--", 0.7: "-.", 0.9: ":"}
@@ -30,12 +30,12 @@ RISK_LEVELS = (0.0, 0.01, 0.05, 0.2, 0.5, 1.0)
 RISK_COLOURS = ("#ffffff", "#fee8a8", "#fdb863", "#e66101", "#7f2704")
 
 
-@_style.styled
+@style.styled
 def figure(width: int = 300, depth: int = 100, n: int = 50, q_star: float = 1.0,
            s_range: tuple[float, float] = (0.5, 0.95),
            m_range: tuple[float, float] = (0.05, 4.0), risk_level: float = 0.05) -> Figure:
     """Two panels (CReLU, CST): predicted risk over (s, m), V'(q*) curves, risk boundary."""
-    fig = _style.new_figure(8.4, 3.9)
+    fig = style.new_figure(8.4, 3.9)
     axes = fig.subplots(1, 2)
     s = np.linspace(*s_range, n)
     m = np.linspace(*m_range, n)
@@ -56,12 +56,12 @@ def figure(width: int = 300, depth: int = 100, n: int = 50, q_star: float = 1.0,
         segs = [seg for seg in cs.allsegs[0] if len(seg) > 1]
         cs.remove()
         for k, seg in enumerate(segs):
-            (ln,) = ax.plot(seg[:, 0], seg[:, 1], color=_style.PALETTE[4], lw=2.2,
+            (ln,) = ax.plot(seg[:, 0], seg[:, 1], color=style.PALETTE[4], lw=2.2,
                             label=f"risk $={risk_level:g}$" if k == 0 else None)
             ln.set_gid(f"{name}-risk{risk_level:g}" + (f"-{k}" if k else ""))
         ax.set_xlim(*s_range)
         ax.set_ylim(*m_range)
-        ax.set_title(f"{_style.math(act.label)}: $N={width}$, $L={depth}$, $q^*={q_star:g}$")
+        ax.set_title(f"{style.math(act.label)}: $N={width}$, $L={depth}$, $q^*={q_star:g}$")
         ax.set_xlabel("sparsity $s$")
         ax.set_ylabel("clipping height $m$")
         ax.grid(False)

@@ -43,7 +43,7 @@ import numpy as np
 
 from eoctheory.engine import maps
 from eoctheory.engine.activations import Activation, get_activation
-from eoctheory.theory import eoc as _eoc
+from eoctheory.theory import eoc as eoc_theory
 
 __all__ = ["DEFAULT_TARGET_SLOPE", "Setting", "SettingArrays", "resolve_arrays", "resolve_setting"]
 
@@ -232,18 +232,18 @@ def resolve_arrays(activation: Activation | str, *, sparsity: Any = None, tau: A
         if any(np.ndim(v) for v in others.values()):
             raise ValueError("target_slope with array-valued other parameters is not supported")
         base = act.with_values(**{k: float(v) for k, v in others.items()}) if others else act
-        sol = _eoc.m_for_slope(base, t, q_star=q, **kw)
+        sol = eoc_theory.m_for_slope(base, t, q_star=q, **kw)
         if "tau" in names:
             values["tau"] = np.asarray(sol.tau)
         values["m"] = np.asarray(sol.m)
         other_m = sol.other_m
     elif sparsity is not None:
         others = {k: v for k, v in values.items() if k != "tau"}
-        values["tau"] = np.asarray(_eoc.tau_from_sparsity(act, sparsity, q, **others))
+        values["tau"] = np.asarray(eoc_theory.tau_from_sparsity(act, sparsity, q, **others))
     full = {k: np.asarray(values.get(k, act.values[k]), dtype=float) for k in names}
     on_eoc = sigma_w2 is None
     if on_eoc:
-        pt = _eoc.eoc_point(act, q, **full)
+        pt = eoc_theory.eoc_point(act, q, **full)
         sw2, sb2 = np.asarray(pt.sigma_w2, float), np.asarray(pt.sigma_b2, float)
     else:
         sw2 = _finite_array(sigma_w2, "sigma_w2")

@@ -19,11 +19,11 @@ import eoctheory as eoc
 from eoctheory.theory import eoc as E
 from eoctheory.theory import stability as S
 
-from . import _style
+from . import style
 
 CHI = (0.8, 1.0, 1.2)
 REGIME = {0.8: "ordered", 1.0: "EoC", 1.2: "chaotic"}
-CHI_COLOUR = {0.8: _style.PALETTE[4], 1.0: _style.PALETTE[3], 1.2: _style.PALETTE[2]}
+CHI_COLOUR = {0.8: style.PALETTE[4], 1.0: style.PALETTE[3], 1.2: style.PALETTE[2]}
 
 
 def regime_name(c: float) -> str:
@@ -31,7 +31,7 @@ def regime_name(c: float) -> str:
 
 
 def regime_colour(c: float) -> str:
-    return CHI_COLOUR.get(float(c), _style.PALETTE[0])
+    return CHI_COLOUR.get(float(c), style.PALETTE[0])
 
 
 def initialisation(act, c: float, q_star: float, **params) -> tuple[float, float] | None:
@@ -62,7 +62,7 @@ def correlation_figure(name: str, taus, chis=CHI, q_star: float = 1.0,
     act = eoc.get_activation(name)
     ncol = 2 if len(taus) > 2 else len(taus)
     nrow = -(-len(taus) // ncol)
-    fig = _style.new_figure(4.1 * ncol, 2.9 * nrow + 0.4)
+    fig = style.new_figure(4.1 * ncol, 2.9 * nrow + 0.4)
     axes = np.asarray(fig.subplots(nrow, ncol, squeeze=False)).ravel()
     rho = np.linspace(-1.0, 1.0, 161)
     for ax, tau in zip(axes, taus):
@@ -77,9 +77,9 @@ def correlation_figure(name: str, taus, chis=CHI, q_star: float = 1.0,
             (line,) = ax.plot(rho, R, color=regime_colour(c), label=regime_label(c, init),
                               lw=2.0 if c == 1 else 1.5, zorder=3)
             line.set_gid(f"{name}-tau{tau:g}-chi{c:g}")
-        _style.identity(ax, -1.0, 1.0)
+        style.identity(ax, -1.0, 1.0)
         s = float(eoc.sparsity(act, q_star, tau=tau))
-        ax.set_title(f"{_style.math(act.label)}, $\\tau={tau:g}$ ($s={s:.2f}$)")
+        ax.set_title(f"{style.math(act.label)}, $\\tau={tau:g}$ ($s={s:.2f}$)")
         ax.set_xlabel("$\\rho$")
         ax.set_ylabel("$R(\\rho)$")
         ax.set_xlim(-1, 1)
@@ -87,7 +87,7 @@ def correlation_figure(name: str, taus, chis=CHI, q_star: float = 1.0,
         ax.legend(loc=(legend_loc or {}).get(float(tau), "best"))
     for ax in axes[len(taus):]:
         ax.set_visible(False)
-    fig.suptitle(f"Correlation maps of {_style.math(act.label)} at $q^*={q_star:g}$, "
+    fig.suptitle(f"Correlation maps of {style.math(act.label)} at $q^*={q_star:g}$, "
                  "on ($\\chi_1=1$) and either side of the EoC", fontsize=10)
     return fig
 
@@ -97,7 +97,7 @@ def variance_grid_figure(name: str, ms, taus, chis=CHI, q_star: float = 1.0,
     """V(q) panels: rows m, columns tau, curves for chi_1 in ``chis``, fixed points marked."""
     act = eoc.get_activation(name)
     chis = tuple(float(c) for c in chis)
-    fig = _style.new_figure(2.05 * len(taus) + 0.5, 1.9 * len(ms) + 1.0)
+    fig = style.new_figure(2.05 * len(taus) + 0.5, 1.9 * len(ms) + 1.0)
     axes = np.asarray(fig.subplots(len(ms), len(taus), squeeze=False))
     missing = set()
     for i, m in enumerate(ms):
@@ -113,8 +113,8 @@ def variance_grid_figure(name: str, ms, taus, chis=CHI, q_star: float = 1.0,
                 fps = S.fixed_points(act, init[0], init[1], verify=False, **kw)
                 q_hi = max([q_hi] + [1.15 * fp.q for fp in fps if fp.q <= q_cap])
                 curves.append((c, init, fps))
-            q = _style.q_grid(q_hi, 300)
-            _style.identity(ax, 0, q_hi)
+            q = style.q_grid(q_hi, 300)
+            style.identity(ax, 0, q_hi)
             for c, (sw2, sb2), fps in curves:
                 col = regime_colour(c)
                 size = 8.0 - 2.0 * chis.index(c)  # nested markers where fixed points share q
@@ -122,7 +122,7 @@ def variance_grid_figure(name: str, ms, taus, chis=CHI, q_star: float = 1.0,
                 (line,) = ax.plot(q, v, color=col, lw=2.0 if c == 1 else 1.4, zorder=3,
                                   label=f"$\\chi_1={c:g}$")
                 line.set_gid(f"{name}-m{m:g}-tau{tau:g}-chi{c:g}")
-                _style.mark_fixed_points(ax, [fp for fp in fps if fp.q <= q_hi], col,
+                style.mark_fixed_points(ax, [fp for fp in fps if fp.q <= q_hi], col,
                                          f"{name}-m{m:g}-tau{tau:g}-chi{c:g}",
                                          size=max(size, 3.0))
             s = float(eoc.sparsity(act, q_star, **kw))
@@ -137,10 +137,10 @@ def variance_grid_figure(name: str, ms, taus, chis=CHI, q_star: float = 1.0,
                             ha="right", va="bottom", fontsize=6.5, color=regime_colour(c))
     handles = [Line2D([], [], color=regime_colour(c), lw=2.0 if c == 1 else 1.4,
                       label=f"$\\chi_1={c:g}$ ({regime_name(c)})") for c in chis]
-    handles.append(Line2D([], [], color=_style.REF, ls="--", lw=1.0, label="identity"))
-    handles += _style.fixed_point_legend_handles()
+    handles.append(Line2D([], [], color=style.REF, ls="--", lw=1.0, label="identity"))
+    handles += style.fixed_point_legend_handles()
     fig.legend(handles=handles, loc="outside lower center", ncol=4)
-    fig.suptitle(f"Variance maps of {_style.math(act.label)} at $q^*={q_star:g}$ with "
+    fig.suptitle(f"Variance maps of {style.math(act.label)} at $q^*={q_star:g}$ with "
                  "$(\\sigma_w^2,\\sigma_b^2)$ on ($\\chi_1=1$) and either side of the EoC "
                  "($V(q^*)=q^*$ throughout)", fontsize=10)
     return fig
