@@ -6,6 +6,8 @@ import argparse
 import json
 import math
 
+from eoctheory.cli.main import integer
+
 HELP = "EoC initialisation (sigma_w^2, sigma_b^2, tau, m) and a stability verdict"
 
 
@@ -24,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--q-star", type=float, default=1.0, dest="q_star",
                    help="fixed-point variance q* > 0 (default 1)")
     p.add_argument("--expr", help="SymPy expression in x for 'custom' (parameters tau, m)")
-    p.add_argument("--width", type=int, help="network width N: ground the verdict in the "
-                   "finite-width predictor (needs --depth)")
-    p.add_argument("--depth", type=int, help="network depth L (with --width)")
+    p.add_argument("--width", type=integer(2), help="network width N: ground the verdict in "
+                   "the finite-width predictor (needs --depth)")
+    p.add_argument("--depth", type=integer(1), help="network depth L (with --width)")
     p.add_argument("--risk", type=float, default=0.05,
                    help="acceptable predicted risk with --width/--depth (default 0.05)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -38,10 +40,8 @@ def _activation(args):
     if args.activation.lower() == "custom":
         if not args.expr:
             raise ValueError("'custom' needs --expr, a SymPy expression in x")
-        names = [n for n in ("tau", "m") if n in args.expr]
-        defaults = {"tau": 0.0, "m": 1.0}
-        return Activation.from_string(args.expr, name="custom",
-                                      params={n: defaults[n] for n in names})
+        # the safe reader finds the parameters in the parsed tree (tau, m default to 0, 1)
+        return Activation.from_string(args.expr, name="custom")
     if args.expr:
         raise ValueError("--expr goes with ACTIVATION 'custom'")
     return get_activation(args.activation)
@@ -68,6 +68,17 @@ def run(args: argparse.Namespace) -> int:
     from eoctheory.theory import eoc
     from eoctheory.theory.stability import assess
 
+    if (args.width is None) != (args.depth is None):
+        raise ValueError("--width and --depth go together")
+    if not 0 < args.risk < 1:
+        raise ValueError(f"--risk must be in (0, 1) (got {args.risk})")
+    if args.width is not None:  # refuse an oversized prediction before any work
+        from eoctheory.limits import check_resources
+        from eoctheory.theory.finite_width import estimate_predict
+
+        nbytes, ops = estimate_predict(args.width, args.depth)
+        check_resources(f"--width {args.width} --depth {args.depth}", nbytes=nbytes,
+                        operations=ops, hint="lower --depth")
     act = _activation(args)
     if not (math.isfinite(args.q_star) and args.q_star > 0):
         raise ValueError(f"--q-star must be a finite variance > 0 (got {args.q_star})")
@@ -96,10 +107,6 @@ def run(args: argparse.Namespace) -> int:
         params["tau"] = float(eoc.tau_from_sparsity(act, args.sparsity, args.q_star,
                                                     **{k: v for k, v in params.items()
                                                        if k != "tau"}))
-    if (args.width is None) != (args.depth is None):
-        raise ValueError("--width and --depth go together")
-    if not 0 < args.risk < 1:
-        raise ValueError(f"--risk must be in (0, 1) (got {args.risk})")
     act.resolve(params)
     rep = assess(act, args.q_star, **params)
     finite = None

@@ -12,7 +12,6 @@ prints every quantity of a user's activation; ``python -m eoctheory latex
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from eoctheory.latex.printer import CDF_MODES, QUANTITIES
@@ -21,8 +20,6 @@ HELP = "print an activation's derived closed forms (V, V', V'', chi_1, EoC, ...)
 
 #: --quantity values: every quantity, "eoc" (both Edge-of-Chaos conditions) and "all".
 CHOICES = (*QUANTITIES, "eoc", "all")
-#: Parameters recognised in ``--expr`` and the values used if a derivation needs numbers.
-_EXPR_PARAMS = {"tau": 0.0, "m": 1.0}
 _MAY_NOT_EXIST = ("chi1", "eoc_sigma_w2", "eoc_sigma_b2")
 
 
@@ -42,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-derivations", nargs="?", const="derivations", default=None,
                         metavar="DIR",
                         help="regenerate the LaTeX derivations document in DIR "
-                             "(default: ./derivations) instead of printing")
+                             "(default: ./derivations; created if missing; '.' for the current "
+                             "directory) instead of printing")
 
 
 def _activation(args: argparse.Namespace):
@@ -53,9 +51,8 @@ def _activation(args: argparse.Namespace):
         if not args.expr:
             raise ValueError("ACTIVATION 'custom' needs --expr, e.g. "
                              "--expr \"Piecewise((0, x < tau), (x - tau, True))\"")
-        words = set(re.findall(r"[A-Za-z_]\w*", args.expr))
-        params = {k: v for k, v in _EXPR_PARAMS.items() if k in words}
-        return Activation.from_string(args.expr, name="custom", params=params)
+        # the safe reader finds the parameters in the parsed tree (tau, m default to 0, 1)
+        return Activation.from_string(args.expr, name="custom")
     if args.expr:
         raise ValueError(f"--expr is only used with ACTIVATION 'custom' (got {name!r})")
     try:
@@ -69,9 +66,15 @@ def run(args: argparse.Namespace) -> int:
     from eoctheory.latex.printer import latex_equation, write_derivations
 
     if args.write_derivations is not None:
+        from eoctheory.files import check_writable_dir
+
         if args.activation or args.expr:
             raise ValueError("--write-derivations writes every family; give no ACTIVATION "
                              "or --expr with it")
+        if args.quantity != "all":
+            raise ValueError("--quantity does not go with --write-derivations (it writes "
+                             "every quantity)")
+        check_writable_dir(args.write_derivations, "--write-derivations", create=True)
         for path in write_derivations(args.write_derivations, cdf=args.cdf):
             print(path.as_posix())
         return 0

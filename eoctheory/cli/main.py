@@ -7,15 +7,27 @@ Each command lives in its own module ``eoctheory/cli/<name>.py`` exposing
 * ``run(args) -> int``: does the work, returns the exit code.
 
 Modules are imported only for the command that runs, so ``--help`` and errors stay fast.
-A user mistake (a ``ValueError`` from the library, or bad options) prints one line on
-stderr and exits with code 2, never a traceback.
+
+Exit codes (the same for ``python -m eoctheory.figures`` and the experiment scripts):
+
+* 0: done;
+* 2: a user mistake (bad options, an out-of-range parameter, an unreachable target, a size
+  over the resource limits of :mod:`eoctheory.limits`, an unwritable output path): one line
+  on stderr, no traceback, found before any long computation, nothing written;
+* 1: the environment failed after the checks (a disk full, out of memory): one line;
+* 130: interrupted (Ctrl-C);
+* 141: stdout was closed early (``... --json | head``): stopped quietly, as a process killed
+  by SIGPIPE (128 + 13).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from types import ModuleType
+from typing import Any, Callable
 
 
 def _load(name: str) -> ModuleType:
@@ -44,12 +56,92 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def integer(low: int = 1, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``[low, high]``; ``1e3`` is read as 1000.
+
+    A value out of range or with a fraction is refused by the parser in one line naming the
+    option (``argument --width: must be an integer >= 2 (got '0')``).
+    """
+    allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                f = float(text)
+            except ValueError:
+                f = math.nan
+            if not (math.isfinite(f) and f.is_integer()):
+                raise argparse.ArgumentTypeError(
+                    f"must be an integer {allowed} (got {text!r})") from None
+            value = int(f)
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be an integer {allowed} (got {text!r})")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in some messages
+    return parse
+
+
 def report_user_error(prog: str, exc: BaseException) -> int:
     """One line on stderr for a user mistake; returns the exit code 2."""
     text = str(exc).strip()
     msg = text.splitlines()[0] if text else type(exc).__name__
     sys.stderr.write(f"{prog}: error: {msg}\n")
     return 2
+
+
+#: Exit code after stdout was closed by its reader (128 + SIGPIPE).
+BROKEN_PIPE_EXIT = 141
+
+
+def quiet_broken_pipe() -> int:
+    """After a ``BrokenPipeError`` on stdout: send the rest to /dev/null; returns 141.
+
+    The recipe of the Python documentation (``signal`` module, "Note on SIGPIPE"): Python
+    flushes stdout again at exit, which would print a second error without this.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (embedded, captured)
+        pass
+    return BROKEN_PIPE_EXIT
+
+
+def run_entry_point(prog: str | Callable[[], str], func: Callable[..., Any], *args: Any) -> int:
+    """Run ``func(*args)`` as a command: map exceptions to one line and an exit code.
+
+    ``prog`` (or ``prog()``, called when an error is reported) starts the error line.
+    ``ValueError`` (a user mistake, from the library or the command) -> 2;
+    ``MemoryError`` and other ``OSError`` (the environment) -> 1; ``BrokenPipeError`` -> 141,
+    quietly; ``KeyboardInterrupt`` -> 130. ``SystemExit`` (``--help``, parser errors) passes
+    through, after stdout is flushed.
+    """
+    def name() -> str:
+        return prog if isinstance(prog, str) else prog()
+
+    try:
+        try:
+            return int(func(*args) or 0)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows up here, inside the handlers
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+    except ValueError as exc:
+        return report_user_error(name(), exc)
+    except MemoryError:
+        sys.stderr.write(f"{name()}: error: out of memory (the estimate of eoctheory.limits "
+                         "was too low: lower the sizes or set EOCTHEORY_MAX_MEMORY)\n")
+        return 1
+    except OSError as exc:
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        sys.stderr.write(f"{name()}: error: {exc.strerror or exc}{where}\n")
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.stderr.write("interrupted\n")
+        return 130
 
 
 def build_parser() -> OneLineParser:
@@ -65,15 +157,16 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:
-        parser.print_help(sys.stderr)
-        return 2
-    try:
+    """Parse ``argv`` and run the command; returns the exit code (see the module notes)."""
+    prog = {"name": "eoctheory"}
+
+    def go() -> int:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "_run", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
+        prog["name"] = f"eoctheory {args.command}"
         return int(args._run(args) or 0)
-    except ValueError as exc:  # user mistakes: one line, exit 2
-        return report_user_error(f"eoctheory {args.command}", exc)
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.stderr.write("interrupted\n")
-        return 130
+
+    return run_entry_point(lambda: prog["name"], go)

@@ -8,7 +8,8 @@ Two modes:
   sigma_w^2, sigma_b^2, V'(q*), V''(q*), the risk and the gradient-ratio quantiles.
   Without ``--q-star`` q* is searched (for positively homogeneous activations it is a
   gauge: reported at q* = 1 with the scaling rule).
-* ``recommend ACT --sparsity S --m M --depth L``: the smallest width making (S, M) safe.
+* ``recommend ACT --sparsity S --m M --depth L [--max-width W]``: the smallest width
+  making (S, M) safe (so ``--width`` does not go with ``--m``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+
+from eoctheory.cli.main import integer
 
 HELP = "largest safe clipping height m (or smallest safe width) at finite width and depth"
 
@@ -25,8 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="relu, st, crelu, cst (the paper's ReLU_tau, ST_tau, CReLU, CST)")
     p.add_argument("--sparsity", type=float, required=True,
                    help="target sparsity s in (0, 1); sets tau at q*")
-    p.add_argument("--width", type=int, help="layer width N (needed unless --m is given)")
-    p.add_argument("--depth", type=int, required=True, help="depth L")
+    p.add_argument("--width", type=integer(2),
+                   help="layer width N (needed unless --m is given; not with --m)")
+    p.add_argument("--depth", type=integer(1), required=True, help="depth L")
     p.add_argument("--risk", type=float, default=0.05,
                    help="largest acceptable predicted risk (default 0.05)")
     p.add_argument("--q-star", type=float, dest="q_star",
@@ -38,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="escape band factor b: q^l outside [q*/b, b q*] fails (default 4)")
     p.add_argument("--grad-limit", type=float, default=10.0, dest="grad_limit",
                    help="explosion: |grad layer 1| / |grad layer L| above this (default 10)")
-    p.add_argument("--max-width", type=int, default=100_000, dest="max_width",
+    p.add_argument("--max-width", type=integer(4), default=None, dest="max_width",
                    help="largest width tried with --m (default 100000)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -67,16 +71,22 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--band must be > 1 (got {args.band})")
     if not args.grad_limit > 0:
         raise ValueError(f"--grad-limit must be > 0 (got {args.grad_limit})")
+    if args.m is not None and args.width is not None:
+        raise ValueError("--width does not go with --m: with --m recommend finds the smallest "
+                         "safe width (up to --max-width); without --m, the largest safe m at "
+                         "--width")
+    if args.max_width is not None and args.m is None:
+        raise ValueError("--max-width goes with --m (the smallest safe width is searched up "
+                         "to it)")
     if args.m is not None:
         if "m" not in act.param_names:
             raise ValueError(f"activation {act.name!r} has no clipping height m: drop --m")
         if not args.m > 0:
             raise ValueError(f"--m must be > 0 (got {args.m})")
-        if args.max_width < 4:
-            raise ValueError(f"--max-width must be >= 4 (got {args.max_width})")
+        max_width = 100_000 if args.max_width is None else args.max_width
         res = min_width(act, sparsity=args.sparsity, depth=args.depth, m=args.m,
                         risk=args.risk, q_star=1.0 if args.q_star is None else args.q_star,
-                        band=args.band, grad_limit=args.grad_limit, max_width=args.max_width)
+                        band=args.band, grad_limit=args.grad_limit, max_width=max_width)
         if args.json:
             print(json.dumps({"mode": "width", **res.to_dict()}))
             return 0
@@ -98,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.width is None:
         raise ValueError("--width is required (or give --m to find the smallest safe width)")
-    if args.width < 2:
-        raise ValueError(f"--width must be >= 2 (got {args.width})")
     rec = recommend(act, sparsity=args.sparsity, width=args.width, depth=args.depth,
                     risk=args.risk, q_star=args.q_star, band=args.band,
                     grad_limit=args.grad_limit)
@@ -107,12 +115,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"mode": "m", **rec.to_dict()}))
         return 0
     gq = rec.gradient_ratio_quantiles
-    head = (f"  largest safe m = {rec.m:.6g}" + (f"  (m/sqrt(q*) = {rec.m_normalised:.6g}; "
-                                                 f"smallest safe m = {rec.m_min_safe:.3g})")
-            if rec.m is not None else "  (no clipping height m for this activation)")
-    if not rec.safe:
+    if not rec.safe:  # m_min_safe is None then: no m meets the risk
         head = ("  NOT SAFE: no m meets the risk; least risky m = " + f"{rec.m:.6g}"
                 if rec.m is not None else "  NOT SAFE at this width and depth")
+    elif rec.m is not None:
+        head = (f"  largest safe m = {rec.m:.6g}  (m/sqrt(q*) = {rec.m_normalised:.6g}; "
+                f"smallest safe m = {rec.m_min_safe:.3g})")
+    else:
+        head = "  (no clipping height m for this activation)"
     lines = [
         f"eoctheory recommend: {act.name}, s = {rec.sparsity:g}, width {rec.width}, "
         f"depth {rec.depth}, risk <= {rec.risk_threshold:g}",

@@ -14,6 +14,11 @@ import sys
 
 import numpy as np
 
+from eoctheory.cli.main import integer
+
+#: ``--plot`` formats (matplotlib writes them from the suffix).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
 HELP = "simulate finite-width networks on the EoC and compare q^l, sparsity, gradients with theory"
 
 
@@ -28,24 +33,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--q-star", type=float, default=1.0, help="fixed-point variance q* (default 1)")
     p.add_argument("--sigma-w2", type=float, help="off-EoC weight variance (with --sigma-b2)")
     p.add_argument("--sigma-b2", type=float, help="off-EoC bias variance (with --sigma-w2)")
-    p.add_argument("--width", type=int, default=300, help="layer width N (default 300)")
-    p.add_argument("--depth", type=int, default=100, help="number of layers L (default 100)")
-    p.add_argument("--seeds", type=int, default=10, help="independent networks (default 10)")
-    p.add_argument("--batch", type=int, default=8,
+    p.add_argument("--width", type=integer(2), default=300, help="layer width N (default 300)")
+    p.add_argument("--depth", type=integer(1), default=100,
+                   help="number of layers L (default 100)")
+    p.add_argument("--seeds", type=integer(1), default=10,
+                   help="independent networks (default 10)")
+    p.add_argument("--batch", type=integer(1), default=8,
                    help="inputs per network, in pairs of correlation --rho (default 8)")
     p.add_argument("--rho", type=float, default=0.5, help="input pair correlation (default 0.5)")
     p.add_argument("--cnn", action="store_true", help="1-D CNN (eq. 2) instead of a DNN")
-    p.add_argument("--channels", type=int, help="CNN channels (default --width)")
-    p.add_argument("--kernel", type=int, default=3, help="CNN kernel size 2k+1 (default 3)")
-    p.add_argument("--positions", type=int, default=16, help="CNN input length (default 16)")
+    p.add_argument("--channels", type=integer(1), help="CNN channels (with --cnn; default --width)")
+    p.add_argument("--kernel", type=integer(1),
+                   help="CNN kernel size 2k+1, odd (with --cnn; default 3)")
+    p.add_argument("--positions", type=integer(1),
+                   help="CNN input length (with --cnn; default 16)")
     p.add_argument("--first-layer", choices=("preserve", "standard"), default="preserve",
                    help="preserve: W^1 ~ N(0, 1/N_0), b^1 = 0, so q^1 = q* (default)")
     p.add_argument("--band", type=float, default=4.0,
                    help="a seed fails if q^l leaves [q_theory/band, band q_theory] (default 4)")
     p.add_argument("--no-gradients", action="store_true", help="skip the backward pass")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    p.add_argument("--plot", metavar="PNG", help="write a figure of q^l, sparsity, gradients")
+    p.add_argument("--seed", type=integer(0), default=0, help="base seed (default 0)")
+    p.add_argument("--plot", metavar="FILE",
+                   help="write a figure of q^l, sparsity, gradients (.png, .pdf or .svg; the "
+                        "directory must exist)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -69,16 +80,18 @@ def _fmt(v: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eoctheory.files import check_output_file
     from eoctheory.nets.reference import eoc_init, simulate
 
-    for name in ("width", "depth", "seeds", "batch", "positions", "kernel"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise ValueError(f"--{name} must be >= 1, got {v}")
-    if args.width < 2:
-        raise ValueError(f"--width must be >= 2, got {args.width}")
-    if args.cnn and args.kernel % 2 == 0:
-        raise ValueError(f"--kernel must be odd (2k+1), got {args.kernel}")
+    for name in ("channels", "kernel", "positions"):  # CNN options without --cnn
+        if getattr(args, name) is not None and not args.cnn:
+            raise ValueError(f"--{name} is for a CNN: add --cnn (a DNN has --width units)")
+    kernel = 3 if args.kernel is None else args.kernel
+    positions = 16 if args.positions is None else args.positions
+    if args.cnn and kernel % 2 == 0:
+        raise ValueError(f"--kernel must be odd (2k+1), got {kernel}")
+    if args.plot is not None:  # before the work: a bad path must not cost a simulation
+        check_output_file(args.plot, "--plot", PLOT_SUFFIXES)
     kw = {}
     if args.tau is not None:
         kw["tau"] = args.tau
@@ -87,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
                     sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, **kw)
     res = simulate(init, width=args.width, depth=args.depth, seeds=args.seeds,
                    batch=args.batch, rho_input=args.rho,
-                   kernel_size=args.kernel if args.cnn else 1, channels=args.channels,
-                   positions=args.positions, first_layer=args.first_layer,
+                   kernel_size=kernel if args.cnn else 1, channels=args.channels,
+                   positions=positions, first_layer=args.first_layer,
                    gradients=not args.no_gradients, band=args.band,
                    dtype=np.dtype(args.dtype), seed=args.seed,
                    progress=None if args.json else _progress)
-    if args.plot:
+    if args.plot is not None:
         plot(res, args.plot)
     if args.json:
         print(json.dumps(res.to_dict(), allow_nan=False))
@@ -121,20 +134,27 @@ def run(args: argparse.Namespace) -> int:
           f"[q/{c['band']:g}, {c['band']:g} q] or overflowed"
           + (f"; first failing layers {sorted(int(v) for v in res.first_failure if v)}"
              if nf else ""))
-    if args.plot:
+    if args.plot is not None:
         print(f"wrote {args.plot}")
     return 0
 
 
 def plot(res, path: str) -> None:
-    """q^l per seed (faint), mean (bold), theory (dashed); sparsity; gradient norms."""
+    """q^l per seed (faint), mean (bold), theory (dashed); sparsity; gradient norms.
+
+    ``path`` ends in .png, .pdf or .svg; it is written atomically (a temporary file in the
+    same directory, then renamed), never through a symbolic link.
+    """
     import warnings
 
-    with warnings.catch_warnings():
-        _plot(res, path)
+    from eoctheory.files import atomic_output, check_output_file
+
+    target = check_output_file(path, "path", PLOT_SUFFIXES)
+    with warnings.catch_warnings(), atomic_output(target) as tmp:
+        _plot(res, tmp, target.suffix.lower().lstrip("."))
 
 
-def _plot(res, path: str) -> None:
+def _plot(res, path: str, fmt: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -186,5 +206,7 @@ def _plot(res, path: str) -> None:
     fig.suptitle(f"{c['activation']}({params}), width {c['width']}, depth {c['depth']}, "
                  f"$\\sigma_w^2$={c['sigma_w2']:.3g}, $\\sigma_b^2$={c['sigma_b2']:.3g}, "
                  f"$q^*$={c['q_star']:g}")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=110, format=fmt)
+    finally:
+        plt.close(fig)

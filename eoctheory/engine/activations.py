@@ -11,9 +11,16 @@ The four sparsifying activations of the paper (Section 2-3, eqs. 7-10) with thre
     \mathrm{CST}_{\tau,m}(x) &= \operatorname{sign}(x)\min(m, \max(0, |x|-\tau))
 
 plus plain ReLU, the identity, hard-tanh and the smooth tanh, erf, GELU and SiLU. A new
-activation is one call away: :meth:`Activation.from_expr` (any SymPy expression, Piecewise
-allowed), :meth:`Activation.from_string`, or :meth:`Activation.from_callable` (a NumPy
-function; numeric route only).
+activation is one call away: :meth:`Activation.from_expr` (a SymPy expression, Piecewise
+allowed), :meth:`Activation.from_string` (text read by the safe reader
+:mod:`eoctheory.engine.expr`, never evaluated as Python), or :meth:`Activation.from_callable`
+(a NumPy function; numeric route only).
+
+What the engine can handle is checked when an activation is made from an expression
+(:mod:`eoctheory.engine.admissible`): a real, finite function of ``x``,
+defined everywhere, growing at most like :math:`e^{c|x|}`; continuous, except for jumps of a
+piecewise polynomial with conditions linear in ``x``, which the exact route sees (it
+reports :math:`\chi_1 = \infty`). Everything else is refused with a one-line ValueError.
 
 Examples
 --------
@@ -39,6 +46,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from eoctheory.engine.admissible import check_activation, check_expression
+from eoctheory.engine.expr import X, check_parameter_name, parameter_names, parse_activation
+
 __all__ = [
     "Activation",
     "Parameter",
@@ -46,13 +56,12 @@ __all__ = [
     "TAU",
     "M",
     "CATALOGUE",
+    "DEFAULT_VALUES",
     "PAPER_ACTIVATIONS",
     "get_activation",
     "list_activations",
 ]
 
-#: The activation's argument (real).
-X = sp.Symbol("x", real=True)
 #: Threshold (``tau >= 0``).
 TAU = sp.Symbol("tau", nonnegative=True)
 #: Clipping height (``m > 0``).
@@ -97,11 +106,8 @@ _TAU_P = Parameter("tau", TAU, lower=0.0, description="threshold")
 _M_P = Parameter("m", M, lower=0.0, lower_open=True, description="clipping height")
 
 
-def _locals_for(params: tuple[Parameter, ...]) -> dict[str, Any]:
-    loc: dict[str, Any] = {"x": X, "max": sp.Max, "min": sp.Min, "abs": sp.Abs,
-                           "Max": sp.Max, "Min": sp.Min, "Abs": sp.Abs}
-    loc.update({p.name: p.symbol for p in params})
-    return loc
+#: Values of tau and m when an expression uses them and the caller gives none.
+DEFAULT_VALUES: dict[str, float] = {"tau": 0.0, "m": 1.0}
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,6 +165,7 @@ class Activation:
                     f"expression for {self.name!r} uses symbol(s) "
                     f"{sorted(str(s) for s in extra)}; allowed are x and the declared "
                     f"parameters {names}")
+            check_expression(self.expr, self.name)
         elif self.func is None:
             raise ValueError("an Activation needs an expression or a callable")
 
@@ -167,29 +174,79 @@ class Activation:
     def from_expr(cls, expr: sp.Expr | str, name: str = "custom",
                   params: Mapping[str, float] | None = None,
                   bounds: Mapping[str, tuple[float, float]] | None = None,
-                  label: str = "") -> Activation:
-        r"""Make an activation from a SymPy expression (or string) in ``x``.
+                  label: str = "", *, allow_jumps: bool = True) -> Activation:
+        r"""Make an activation from a SymPy expression (or a string) in ``x``, and check it.
 
         Parameters
         ----------
         expr : sympy.Expr or str
-            :math:`\phi(x)`; ``Piecewise``, ``Max``, ``Min``, ``Abs`` and ``sign`` allowed.
-            Symbols named ``x``, ``tau``, ``m`` or any name in ``params`` are recognised.
+            :math:`\phi(x)`. A string is read by :func:`eoctheory.engine.expr.parse_activation`
+            (a whitelist: numbers, ``x``, parameters, ``pi``, ``E``, ``+ - * / **`` and
+            ``Piecewise``, ``Max``, ``Min``, ``Abs``, ``sign``, ``Heaviside``, ``exp``, ``log``,
+            ``sqrt``, ``erf``, ``erfc``, ``tanh``, ``sin``, ``cos``); it is never evaluated as
+            Python. A SymPy expression may use the same functions.
+        name, label : str
+            Short name and LaTeX label.
         params : mapping, optional
-            Parameter name -> value. ``tau`` and ``m`` get their usual ranges
-            (``tau >= 0``, ``m > 0``); other names are any real unless ``bounds`` says.
+            Parameter name -> value. Every name in the expression other than ``x`` (and the
+            functions and constants) is a parameter; ``tau`` and ``m`` get their usual ranges
+            (``tau >= 0``, ``m > 0``) and, if not given, the values
+            :data:`DEFAULT_VALUES` (0 and 1); every other parameter needs a value here.
+            Names given here but absent from the expression are declared anyway.
         bounds : mapping, optional
             Parameter name -> (lower, upper) allowed values (inclusive).
+        allow_jumps : bool
+            ``True`` (default): a jump is accepted where the exact piecewise-polynomial route
+            handles it (:math:`\chi_1 = \infty` is then reported); ``False`` refuses every
+            discontinuous activation.
 
+        Raises
+        ------
+        ValueError
+            One line: unsafe or unsupported syntax, a parameter without a value, or an
+            activation the engine cannot handle (see
+            :func:`~eoctheory.engine.admissible.check_activation`).
+
+        Notes
+        -----
         Decimal numbers are made exact rationals (``0.3`` -> ``3/10``) so that derived
         closed forms cancel exactly.
+
+        Examples
+        --------
+        >>> Activation.from_expr("Max(0, x - k)", params={"k": 0.25}).values
+        {'k': 0.25}
+        >>> Activation.from_expr("Max(0, x - k)")
+        Traceback (most recent call last):
+        ...
+        ValueError: activation expression uses symbol(s) ['k'] with no value: give each a value, e.g. params={'k': 0.5} (command line: --param k=0.5); tau and m default to 0 and 1
         """
         params = dict(params or {})
         bounds = dict(bounds or {})
+        for pname in params:
+            check_parameter_name(pname)
+        if isinstance(expr, (int, float)) and not isinstance(expr, bool):  # a constant
+            expr = sp.Integer(expr) if isinstance(expr, int) else sp.Float(expr)
+        if isinstance(expr, str):
+            found = parameter_names(expr)
+        elif isinstance(expr, sp.Basic):
+            check_expression(expr, name)
+            found = tuple(sorted(str(s) for s in expr.free_symbols if str(s) != "x"))
+            for pname in found:
+                check_parameter_name(pname)
+        else:
+            raise ValueError(f"cannot use a {type(expr).__name__} as an activation: give a "
+                             "string or a SymPy expression in x")
+        missing = [n for n in found if n not in params and n not in DEFAULT_VALUES]
+        if missing:
+            raise ValueError(
+                f"activation expression uses symbol(s) {missing} with no value: give each a "
+                f"value, e.g. params={{{missing[0]!r}: 0.5}} (command line: --param "
+                f"{missing[0]}=0.5); tau and m default to 0 and 1")
+        for pname in found:
+            params.setdefault(pname, DEFAULT_VALUES.get(pname))
         plist: list[Parameter] = []
         for pname in params:
-            if pname == "x":
-                raise ValueError("'x' is the activation's argument, not a parameter")
             if pname == "tau" and "tau" not in bounds:
                 plist.append(_TAU_P)
             elif pname == "m" and "m" not in bounds:
@@ -203,26 +260,31 @@ class Activation:
                         assumptions = {"positive": True}
                 plist.append(Parameter(pname, sp.Symbol(pname, **assumptions), lo, hi))
         ptuple = tuple(plist)
+        by_name = {"x": X, **{p.name: p.symbol for p in ptuple}}
         if isinstance(expr, str):
-            expr = _parse(expr, ptuple)
-        else:
-            try:
-                expr = sp.sympify(expr)
-            except (sp.SympifyError, TypeError) as exc:
-                raise ValueError(f"cannot interpret {expr!r} as a SymPy expression") from exc
-            # replace user symbols by ours, by name (assumptions may differ)
-            by_name = {"x": X, **{p.name: p.symbol for p in ptuple}}
-            expr = expr.subs({s: by_name[s.name] for s in expr.free_symbols
-                              if s.name in by_name})
+            expr = parse_activation(expr, by_name)
+        else:  # our symbols, by name (a user's may carry other assumptions)
+            expr = expr.xreplace({s: by_name[str(s)] for s in expr.free_symbols
+                                  if str(s) in by_name})
+            if expr.has(sp.Float):
+                expr = sp.nsimplify(expr, rational=True)
         if not isinstance(expr, sp.Expr):
-            raise ValueError(f"the activation must be an expression in x, got {expr!r}")
-        expr = sp.nsimplify(expr, rational=True) if expr.has(sp.Float) else expr
-        return cls(name, expr, ptuple, params, label=label)
+            raise ValueError(f"the activation must be an expression in x, got "
+                             f"{type(expr).__name__}")
+        act = cls(name, expr, ptuple, params, label=label)
+        check_activation(act, allow_jumps=allow_jumps)
+        return act
 
     @classmethod
     def from_string(cls, text: str, name: str = "custom",
                     params: Mapping[str, float] | None = None, **kw: Any) -> Activation:
-        """Parse ``text`` with SymPy (see :meth:`from_expr`)."""
+        """Read ``text`` with the safe reader and check it (see :meth:`from_expr`).
+
+        ``tau`` and ``m`` are recognised in the text and default to 0 and 1, e.g.
+        ``Activation.from_string("Piecewise((0, x < tau), (x - tau, True))")``.
+        """
+        if not isinstance(text, str):
+            raise ValueError(f"from_string needs a str, got {type(text).__name__}")
         return cls.from_expr(text, name=name, params=params, **kw)
 
     @classmethod
@@ -283,7 +345,8 @@ class Activation:
         if self.expr is None:
             return np.asarray(f(x), dtype=float)
         vals = self.resolve(params)
-        return _full(f(x, *vals), x, vals)
+        with np.errstate(all="ignore"):  # numpy.select evaluates every branch, used or not
+            return _full(f(x, *vals), x, vals)
 
     def derivative(self, x: Any, **params: float) -> np.ndarray:
         r""":math:`\phi'(x)` (zero derivative chosen at kinks of piecewise activations)."""
@@ -296,7 +359,8 @@ class Activation:
             f = self.func
             return (8 * (f(x + h) - f(x - h)) - (f(x + 2 * h) - f(x - 2 * h))) / (12 * h)
         vals = self.resolve(params)
-        return _full(df(x, *vals), x, vals)
+        with np.errstate(all="ignore"):
+            return _full(df(x, *vals), x, vals)
 
     def __repr__(self) -> str:
         vals = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
@@ -314,21 +378,6 @@ def _derivative(expr: sp.Expr) -> sp.Expr:
     from eoctheory.engine.gaussian import _to_piecewise
 
     return sp.piecewise_fold(sp.diff(_to_piecewise(expr), X))
-
-
-def _parse(text: str, params: tuple[Parameter, ...]) -> sp.Expr:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the activation expression is empty; write phi(x) in SymPy syntax, "
-                         "e.g. 'Piecewise((0, x < 0.3), (x - 0.3, True))'")
-    try:
-        expr = sp.parse_expr(text, local_dict=_locals_for(params))
-    except Exception as exc:  # SyntaxError, TokenError, SympifyError, TypeError ...
-        raise ValueError(f"cannot parse activation expression {text!r}: "
-                         f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
-    if not isinstance(expr, sp.Expr):
-        raise ValueError(f"activation expression {text!r} is not an expression in x")
-    # a parsed symbol 'x' may come back without assumptions if it appears in odd places
-    return expr.subs({s: X for s in expr.free_symbols if s.name == "x" and s != X})
 
 
 def _pw(*branches):

@@ -9,9 +9,12 @@ r"""Data sets for the paper's experiments: MNIST (Sec. 4) and scikit-learn's 8x8
 4. otherwise (``download=True``) it downloads them into the cache from the usual public
    mirrors, tried in turn.
 
-Every file is checked against the published MD5 of its uncompressed content. When nothing
-is found and no download succeeds, a :class:`DataNotFoundError` (a ``FileNotFoundError``)
-lists every place it looked. Needs only NumPy (no torch).
+Every file is checked against the published MD5 of its uncompressed content (and, with
+``verify=False`` too, against its IDX header: magic number and shape). A truncated or
+corrupt file raises ``ValueError`` naming it. When nothing is found and no download
+succeeds, a :class:`DataNotFoundError` (a ``FileNotFoundError``) lists every place it looked
+and what each mirror answered. A download goes to a temporary file in the cache that is
+renamed only once its MD5 matches, and removed otherwise. Needs only NumPy (no torch).
 
 Examples
 --------
@@ -26,8 +29,8 @@ import gzip
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
+import zlib
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,6 +62,14 @@ MNIST_MD5 = {
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+#: IDX type code (0x08: unsigned bytes) and shape of each file.
+MNIST_SHAPES = {
+    "train-images-idx3-ubyte": (60000, 28, 28),
+    "train-labels-idx1-ubyte": (60000,),
+    "t10k-images-idx3-ubyte": (10000, 28, 28),
+    "t10k-labels-idx1-ubyte": (10000,),
 }
 
 #: Public mirrors of the ``.gz`` files, tried in order (those torchvision uses).
@@ -140,41 +151,65 @@ def find_mnist(data_dir: str | os.PathLike | None = None) -> tuple[Path | None, 
 
 def _read_raw(path: Path) -> bytes:
     if path.suffix == ".gz":
-        with gzip.open(path, "rb") as f:
-            return f.read()
+        try:
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise ValueError(f"{path}: truncated or corrupt gzip file ({exc or 'cut short'}); "
+                             "delete it to download again") from None
     return path.read_bytes()
 
 
-def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
-    if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
+def _parse_idx(raw: bytes, path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The array of an IDX file of unsigned bytes; ``shape``: the one it must have."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     off = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < off:
+        raise ValueError(f"{path}: IDX header cut short or with {ndim} dimensions")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if shape is not None and dims != tuple(shape):
+        raise ValueError(f"{path}: IDX header says shape {dims}, expected {tuple(shape)} "
+                         "(not this MNIST file)")
     arr = np.frombuffer(raw, dtype=np.uint8, offset=off)
     if arr.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: IDX header says {dims}, found {arr.size} bytes")
+        raise ValueError(f"{path}: IDX header says {list(dims)}, found {arr.size} bytes "
+                         "(truncated or corrupt)")
     return arr.reshape(dims)
 
 
+class _Mismatch(Exception):
+    pass
+
+
 def _download(stem: str, dest: Path, mirrors: tuple[str, ...], timeout: float) -> list[str]:
-    """Try each mirror; keep the first file whose content matches the MD5. Returns errors."""
+    """Try each mirror; keep the first file whose content matches the MD5. Returns errors.
+
+    Each attempt writes a temporary file in ``dest`` (:func:`eoctheory.files.atomic_output`)
+    that becomes ``stem.gz`` only when complete and verified; a failed, cut-off or
+    interrupted download removes it.
+    """
+    from eoctheory.files import atomic_output
+
     errors = []
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return [f"cannot create the cache {dest}: {exc.strerror or exc}"]
     for base in mirrors:
-        url = base + stem + ".gz"
+        url = base + ("" if base.endswith("/") else "/") + stem + ".gz"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as r, \
-                    tempfile.NamedTemporaryFile(dir=dest, delete=False) as tmp:
-                shutil.copyfileobj(r, tmp)
-            raw = gzip.decompress(Path(tmp.name).read_bytes())
-            if hashlib.md5(raw).hexdigest() != MNIST_MD5[stem]:
-                os.unlink(tmp.name)
-                errors.append(f"{url}: MD5 mismatch")
-                continue
-            os.replace(tmp.name, dest / (stem + ".gz"))
+            with atomic_output(dest / (stem + ".gz")) as tmp:
+                with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
+                    shutil.copyfileobj(r, f)
+                raw = gzip.decompress(Path(tmp).read_bytes())
+                if hashlib.md5(raw).hexdigest() != MNIST_MD5[stem]:
+                    raise _Mismatch
             return []
-        except (urllib.error.URLError, OSError, EOFError, ValueError) as exc:
+        except _Mismatch:
+            errors.append(f"{url}: MD5 mismatch")
+        except (urllib.error.URLError, OSError, EOFError, ValueError, zlib.error) as exc:
             errors.append(f"{url}: {exc}")
     return errors
 
@@ -185,11 +220,16 @@ def _load_mnist_dir(directory: str, verify: bool) -> Dataset:
     arrays = {}
     for stem, md5 in MNIST_MD5.items():
         path = _file_in(d, stem)
+        if path is None:
+            raise DataNotFoundError(f"MNIST file {stem}(.gz) is missing in {d}")
         raw = _read_raw(path)
         if verify and hashlib.md5(raw).hexdigest() != md5:
             raise ValueError(f"{path}: MD5 of the uncompressed file is not {md5} "
                              "(corrupt or not MNIST); delete it to download again")
-        arrays[stem] = _parse_idx(raw, path)
+        arr = _parse_idx(raw, path, MNIST_SHAPES[stem])
+        if "labels" in stem and arr.size and int(arr.max()) > 9:
+            raise ValueError(f"{path}: labels above 9 (corrupt or not MNIST)")
+        arrays[stem] = arr
     return Dataset(arrays["train-images-idx3-ubyte"],
                    arrays["train-labels-idx1-ubyte"].astype(np.int64),
                    arrays["t10k-images-idx3-ubyte"],
@@ -210,7 +250,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
     verify : bool, default True
         Check the MD5 of every file (about 0.2 s).
     mirrors : sequence of str, optional
-        Base URLs tried in order (default :data:`MNIST_MIRRORS`).
+        Base URLs tried in order (default :data:`MNIST_MIRRORS`); at least one.
     timeout : float
         Per-request timeout in seconds.
 
@@ -220,17 +260,28 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
         No directory holds the files and no download worked; the message lists where it
         looked and what each mirror answered.
     ValueError
-        A file fails its checksum.
+        A file fails its checksum or its IDX header (also with ``verify=False``), or is a
+        truncated gzip file (the message names the file); ``mirrors`` is empty or a string.
     """
+    if mirrors is not None:
+        if isinstance(mirrors, (str, bytes)):
+            raise ValueError(f"mirrors must be a sequence of base URLs, not one string "
+                             f"(got {mirrors!r}); wrap it in a list")
+        mirrors = tuple(mirrors)
+        if not mirrors:
+            raise ValueError("mirrors is empty: give at least one base URL (default "
+                             "MNIST_MIRRORS), or download=False")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0 (got {timeout!r})")
     found, looked = find_mnist(data_dir)
     if found is None and download:
         dest = cache_dir()
         errors = []
         for stem in MNIST_MD5:
             if _file_in(dest, stem) is None:
-                errors += _download(stem, dest, tuple(MNIST_MIRRORS if mirrors is None
-                                                      else mirrors), timeout)
-        if not errors:
+                errors += _download(stem, dest, MNIST_MIRRORS if mirrors is None else mirrors,
+                                    timeout)
+        if not errors and all(_file_in(dest, stem) is not None for stem in MNIST_MD5):
             found = dest
         else:
             raise DataNotFoundError(

@@ -18,6 +18,7 @@ A setting is written ``NAME[:SPARSITY[:TARGET_SLOPE]]``, e.g. ``relu:0.6``,
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -30,9 +31,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from eoctheory.cli.main import OneLineParser
+from eoctheory.cli.main import OneLineParser, integer
 from eoctheory.experiments.train import (ACTIVATION_NAMES, TrainConfig, _finite_max, add_arguments,
-                             config_from_args)
+                             config_from_args, require_torch)
 
 __all__ = ["PAPER_REDUCED", "parse_setting", "run_sweep", "summarise", "format_summary",
            "main"]
@@ -40,6 +41,10 @@ __all__ = ["PAPER_REDUCED", "parse_setting", "run_sweep", "summarise", "format_s
 #: The reduced DNN experiment of issue 7 (THEORY.md §6).
 PAPER_REDUCED = ("plain_relu", "relu:0.6", "relu:0.7", "st:0.6", "crelu:0.7:0.7",
                  "crelu:0.85:0.7", "cst:0.7:0.7", "cst:0.85:0.7")
+
+PROG = "python -m eoctheory.experiments.sweep"
+#: Largest ``--seeds`` (each seed is a full training run per setting).
+MAX_SEEDS = 1000
 
 ROW_FIELDS = ("setting", "activation", "sparsity", "target_slope", "seed", "tau", "m",
               "sigma_w2", "sigma_b2", "V_prime", "V_second", "epochs_run", "steps",
@@ -214,86 +219,114 @@ def format_summary(summary: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def _write_table(path: Path, rows: Sequence[dict], fields: Sequence[str]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+def _table(rows: Sequence[dict], fields: Sequence[str]) -> str:
+    f = io.StringIO(newline="")
+    w = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+    return f.getvalue()
 
 
 def write_results(out: str | os.PathLike, rows: Sequence[dict], summary: Sequence[dict],
                   meta: dict | None = None) -> None:
-    """``results.csv``/``.json`` (per run) and ``summary.csv``/``.md`` (per setting)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_table(out / "results.csv", rows, ROW_FIELDS)
-    (out / "results.json").write_text(json.dumps({"meta": meta or {}, "runs": list(rows),
-                                                  "summary": list(summary)}, indent=1) + "\n")
+    """``results.csv``/``.json`` (per run) and ``summary.csv``/``.md`` (per setting).
+
+    ``out`` is created if missing; each file is written atomically (:mod:`eoctheory.files`).
+    """
+    from eoctheory.files import atomic_write_text, check_writable_dir
+
+    out = check_writable_dir(out, "out", create=True)
+    texts = {"results.csv": _table(rows, ROW_FIELDS),
+             "results.json": json.dumps({"meta": meta or {}, "runs": list(rows),
+                                         "summary": list(summary)}, indent=1) + "\n"}
     if summary:
-        _write_table(out / "summary.csv", summary, list(summary[0]))
+        texts["summary.csv"] = _table(summary, list(summary[0]))
     md = format_summary(summary)
     if meta and meta.get("command"):
         md = f"Command: `{meta['command']}`\n\n" + md
-    (out / "summary.md").write_text(md + "\n")
+    texts["summary.md"] = md + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        atomic_write_text(out / name, text)
 
 
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m eoctheory.experiments.sweep",
+    p = OneLineParser(prog=PROG,
                       description="Sweep (activation, sparsity, target slope, seed) training "
                                   "runs and summarise them like the paper's Table 2.")
     p.add_argument("--settings", nargs="+", default=list(PAPER_REDUCED),
                    metavar="NAME[:S[:V1]]",
                    help="settings (default: the reduced paper experiment: "
                         + " ".join(PAPER_REDUCED) + ")")
-    p.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 per setting (default 2)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--seeds", type=integer(1, MAX_SEEDS), default=2,
+                   help=f"seeds 0..N-1 per setting, at most {MAX_SEEDS} (default 2)")
+    p.add_argument("--workers", type=integer(1), default=None,
                    help="local processes (default: CPU count)")
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address (tcp://HOST:PORT): run there instead")
-    p.add_argument("--out", default="sweep", help="output directory (default ./sweep)")
+    p.add_argument("--out", default="sweep",
+                   help="output directory (default ./sweep; created if missing)")
     add_arguments(p)
     p.set_defaults(threads=1)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m eoctheory.experiments.sweep``."""
+    """Entry point of ``python -m eoctheory.experiments.sweep``; returns the exit code.
+
+    0 done; 2 a user mistake (bad setting or option, unwritable ``--out``, torch or dask
+    missing, MNIST not found), one line on stderr before any run; 141 stdout closed.
+    """
+    from eoctheory.cli.main import run_entry_point
+
+    return run_entry_point(PROG, _main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from eoctheory.cli.main import report_user_error
     from eoctheory.experiments.data import DataNotFoundError
+    from eoctheory.files import check_writable_dir
 
     args = build_parser().parse_args(argv)
-    prog = "python -m eoctheory.experiments.sweep"
+    settings = [parse_setting(s) for s in args.settings]
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    base = config_from_args(args, out=args.out, progress=False)
+    for st in settings:  # every run's configuration, memory included, before any work
+        replace(base, **st).validate()
+    check_writable_dir(args.out, "--out", create=True)
     try:
-        settings = [parse_setting(s) for s in args.settings]
-        if args.seeds < 1:
-            raise ValueError(f"seeds must be an integer >= 1, got {args.seeds}")
-        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
-        base = config_from_args(args, out=args.out, progress=False)
+        torch = require_torch()
+        if args.scheduler is not None:
+            try:
+                import dask.distributed  # noqa: F401
+            except ImportError:
+                raise ValueError("--scheduler needs dask: pip install 'dask[distributed]'") \
+                    from None
         if args.dataset == "mnist":  # fail fast, in this process, if MNIST is missing
             from eoctheory.experiments.data import find_mnist, load_mnist
             if find_mnist(args.data_dir)[0] is None:
                 load_mnist(args.data_dir)
-        n = len(settings) * args.seeds
-        t0 = time.perf_counter()
-        count = [0]
+    except (ModuleNotFoundError, DataNotFoundError) as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name != "torch":
+            raise
+        return report_user_error(PROG, exc)
+    n = len(settings) * args.seeds
+    t0 = time.perf_counter()
+    count = [0]
 
-        def progress(row: dict) -> None:
-            count[0] += 1
-            sys.stderr.write(f"[{count[0]}/{n} {time.perf_counter() - t0:6.0f} s] "
-                             f"{row['setting']} seed {row['seed']}: test acc "
-                             f"{row['test_acc']:.4f}, test sparsity {row['test_sparsity']:.4f}"
-                             f"{' (diverged)' if row['diverged'] else ''}\n")
+    def progress(row: dict) -> None:
+        count[0] += 1
+        sys.stderr.write(f"[{count[0]}/{n} {time.perf_counter() - t0:6.0f} s] "
+                         f"{row['setting']} seed {row['seed']}: test acc "
+                         f"{row['test_acc']:.4f}, test sparsity {row['test_sparsity']:.4f}"
+                         f"{' (diverged)' if row['diverged'] else ''}\n")
 
-        rows = run_sweep(base, settings, list(range(args.seeds)), workers=workers,
-                         scheduler=args.scheduler, on_result=progress)
-    except (ValueError, DataNotFoundError, OSError) as exc:
-        from eoctheory.cli.main import report_user_error
-
-        return report_user_error(prog, exc)
+    rows = run_sweep(base, settings, list(range(args.seeds)), workers=workers,
+                     scheduler=args.scheduler, on_result=progress)
     summary = summarise(rows)
     cmd = "python -m eoctheory.experiments.sweep " + " ".join(
         sys.argv[1:] if argv is None else list(argv))
-    import torch
     meta = {"command": cmd, "wall_seconds": round(time.perf_counter() - t0, 1),
             "torch": torch.__version__, "workers": workers,
             "scheduler": args.scheduler}

@@ -24,6 +24,11 @@ What it does (the paper's protocol, App. D):
 
 A run whose loss becomes non-finite is stopped and marked ``diverged``; its accuracy is
 measured as it stands (NaN logits predict class 0).
+
+Before any work the configuration, the memory it needs (:mod:`eoctheory.limits`), the
+output directory and the torch install are checked; a problem is one line on stderr and
+exit status 2. Every output file is written atomically (:mod:`eoctheory.files`);
+``log.jsonl`` is rewritten whole after each epoch, so it is always complete.
 """
 
 from __future__ import annotations
@@ -40,12 +45,30 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eoctheory.cli.main import OneLineParser
+from eoctheory.cli.main import OneLineParser, integer
 
-__all__ = ["ACTIVATION_NAMES", "TrainConfig", "build_parser", "main", "prepare_data", "train"]
+__all__ = ["ACTIVATION_NAMES", "TORCH_MISSING", "TrainConfig", "build_parser", "main",
+           "prepare_data", "require_torch", "train"]
 
 #: activations the harness builds (catalogue names).
 ACTIVATION_NAMES = ("relu", "st", "crelu", "cst", "plain_relu")
+
+#: The message when torch is missing (``train`` and the command line).
+TORCH_MISSING = ("torch is not installed: pip install torch (CPU build: pip install torch "
+                 "--index-url https://download.pytorch.org/whl/cpu)")
+
+PROG = "python -m eoctheory.experiments.train"
+
+
+def require_torch():
+    """``import torch``, or ``ModuleNotFoundError`` with :data:`TORCH_MISSING` (one line)."""
+    try:
+        import torch
+    except ImportError as exc:
+        msg = TORCH_MISSING if exc.name == "torch" else \
+            f"torch cannot be imported ({exc}); reinstall it: {TORCH_MISSING.split(': ', 1)[1]}"
+        raise ModuleNotFoundError(msg, name="torch") from exc
+    return torch
 
 
 @dataclass
@@ -149,6 +172,24 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.out is not None and str(self.out).strip() == "":
+            raise ValueError("out must name a directory (got ''); use . for the current one")
+        from eoctheory.limits import check_resources
+
+        check_resources(f"training a width {self.width}, depth {self.depth} network with "
+                        f"batch_size {self.batch_size}", nbytes=self.estimate_memory(),
+                        hint="lower width, depth or batch_size")
+
+    def estimate_memory(self) -> float:
+        """Bytes the run needs at its peak: weights, gradients and optimiser state (float32),
+        the activations autograd keeps for one mini-batch and for one evaluation chunk, and
+        the normalised data set (MNIST size)."""
+        n_in, n_out, n_data = 784, 10, 70_000
+        params = self.depth * self.width * (self.width + 1) + (n_in + 1) * self.width \
+            + (self.width + 1) * n_out
+        copies = 2 + (self.momentum > 0)  # weights, gradients, momentum buffer
+        acts = 4 * self.width * self.depth * (3 * self.batch_size + 2 * 1000)
+        return 4.0 * params * copies + acts + 2 * 4.0 * n_data * n_in
 
     def label(self) -> str:
         """Short name of the setting, e.g. ``crelu-s0.85-v0.7``."""
@@ -296,8 +337,13 @@ def plot_gradnorms(history: np.ndarray, path: str | os.PathLike, title: str = ""
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(1, n))
     fig.colorbar(sm, ax=ax, label="SGD step")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    from eoctheory.files import atomic_output
+
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
 
 
 def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
@@ -317,12 +363,15 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
     eoctheory.experiments.data.DataNotFoundError
         MNIST not found.
     """
-    import torch
+    from eoctheory.files import atomic_write_text, check_writable_dir
+
+    cfg.validate()
+    out = None if cfg.out is None else check_writable_dir(cfg.out, "out", create=True)
+    torch = require_torch()
     import torch.nn.functional as F
 
     from eoctheory.nets import torch as et
 
-    cfg.validate()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if data is None:
@@ -339,12 +388,11 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
                  "sigma_b2": ini.sigma_b2, "V_prime": ini.V_prime, "V_second": ini.V_second,
                  "expected_sparsity": ini.sparsity}
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    out = Path(cfg.out) if cfg.out else None
+    log_lines: list[str] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(
+        atomic_write_text(out / "config.json", json.dumps(
             {"config": asdict(cfg), "init": init_info}, indent=1) + "\n")
-        logf = open(out / "log.jsonl", "w")
     sp_mon = et.SparsityMonitor(model)
     sp_mon.enabled = False
     gmon = et.GradientMonitor(model)
@@ -359,9 +407,9 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
                "test_sparsity_layers": [round(v, 5) for v in sp_mon.sparsity().tolist()],
                "epoch_seconds": seconds}
         history.append(rec)
-        if out is not None:
-            logf.write(json.dumps(rec) + "\n")
-            logf.flush()
+        if out is not None:  # the whole log, atomically: always complete, never half a line
+            log_lines.append(json.dumps(rec) + "\n")
+            atomic_write_text(out / "log.jsonl", "".join(log_lines))
         model.train()
         return rec
 
@@ -419,40 +467,41 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
         "n_test": len(data.y_test), "history": history,
     }
     if out is not None:
-        logf.close()
-        (out / "gradnorms.json").write_text(json.dumps(
+        atomic_write_text(out / "gradnorms.json", json.dumps(
             {"weight": _sig(grads), "delta": _sig(deltas)}) + "\n")
         if len(grads):
             plot_gradnorms(grads, out / "gradnorms.png",
                            f"{cfg.label()}, depth {cfg.depth}, width {cfg.width}, "
                            f"seed {cfg.seed}: first {len(grads)} SGD steps")
-        (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The training options (shared with :mod:`eoctheory.experiments.sweep`)."""
-    p.add_argument("--depth", type=int, default=100, help="hidden layers (default 100)")
-    p.add_argument("--width", type=int, default=300, help="layer width (default 300)")
-    p.add_argument("--epochs", type=int, default=1, help="epochs (paper: 200)")
+    p.add_argument("--depth", type=integer(1), default=100, help="hidden layers (default 100)")
+    p.add_argument("--width", type=integer(1), default=300, help="layer width (default 300)")
+    p.add_argument("--epochs", type=integer(0), default=1, help="epochs (paper: 200)")
     p.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate (default 1e-3)")
-    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
+    p.add_argument("--batch-size", type=integer(1), default=64,
+                   help="mini-batch size (default 64)")
     p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
     p.add_argument("--q-star", type=float, default=1.0, help="fixed-point variance q*")
     p.add_argument("--dataset", default="mnist", help="mnist (default) or digits")
     p.add_argument("--data-dir", default=None,
                    help="directory with the MNIST IDX files (else $EOCTHEORY_DATA, the cache)")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=integer(1), default=None,
                    help="use this many training images (before the 10%% validation split)")
-    p.add_argument("--test-limit", type=int, default=None, help="use this many test images")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run")
-    p.add_argument("--grad-steps", type=int, default=15,
+    p.add_argument("--test-limit", type=integer(1), default=None,
+                   help="use this many test images")
+    p.add_argument("--threads", type=integer(1), default=None, help="torch threads per run")
+    p.add_argument("--grad-steps", type=integer(0), default=15,
                    help="steps whose per-layer gradient norms are plotted (default 15)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m eoctheory.experiments.train",
+    p = OneLineParser(prog=PROG,
                       description="Train an EoC-initialised DNN with a sparsifying activation "
                                   "(the paper's Sec. 4 experiment).")
     p.add_argument("--activation", required=True, choices=ACTIVATION_NAMES)
@@ -460,9 +509,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--target-slope", type=float, default=None,
                    help="V'(q*) on the EoC, sets m (CReLU/CST; default 0.7)")
     p.add_argument("--m", type=float, default=None, help="clipping height m (CReLU/CST)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer(0), default=0)
     p.add_argument("--out", default=None,
-                   help="output directory (default runs/SETTING-seedK)")
+                   help="output directory (default runs/SETTING-seedK; created if missing)")
     add_arguments(p)
     return p
 
@@ -478,8 +527,20 @@ def config_from_args(args: argparse.Namespace, **override: Any) -> TrainConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m eoctheory.experiments.train``; returns the exit code."""
+    """Entry point of ``python -m eoctheory.experiments.train``; returns the exit code.
+
+    0 done; 2 a user mistake (bad option, memory over the limit, unwritable ``--out``,
+    torch missing, MNIST not found), one line on stderr before any work; 141 stdout closed.
+    """
+    from eoctheory.cli.main import run_entry_point
+
+    return run_entry_point(PROG, _main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from eoctheory.cli.main import report_user_error
     from eoctheory.experiments.data import DataNotFoundError
+    from eoctheory.files import check_writable_dir
 
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args, activation=args.activation, sparsity=args.sparsity,
@@ -490,15 +551,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg.out = os.path.join("runs", f"{cfg.label()}-seed{cfg.seed}")
     else:
         cfg.out = args.out
+    cfg.validate()
+    check_writable_dir(cfg.out, "--out", create=True)
     try:
+        require_torch()
         s = train(cfg)
-    except (ValueError, DataNotFoundError) as exc:
-        from eoctheory.cli.main import report_user_error
-
-        return report_user_error("python -m eoctheory.experiments.train", exc)
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.stderr.write("interrupted\n")
-        return 130
+    except (ModuleNotFoundError, DataNotFoundError) as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name != "torch":
+            raise
+        return report_user_error(PROG, exc)
     ini = s["init"]
     m_txt = f"  m = {ini['m']:.5g}" if ini["m"] is not None else ""
     print(f"{s['setting']} seed {cfg.seed}: tau = {ini['tau']:.5g}{m_txt}  "

@@ -1064,12 +1064,14 @@ def write_derivations(directory: str | Path = "derivations", cdf: str = "phi",
     r"""Write ``main.tex`` and one ``<family>.tex`` per activation family into ``directory``.
 
     The output is deterministic (the same bytes on every run); files whose content is
-    unchanged are not rewritten.
+    unchanged are not rewritten. The directory is checked before the (slow) derivations
+    and each file is written atomically (:mod:`eoctheory.files`).
 
     Parameters
     ----------
     directory : str or Path
         Created if missing; default ``derivations`` (relative to the current directory).
+        An empty string is refused (say ``"."`` for the current directory).
     cdf : {"phi", "erf"}
         Notation for the Gaussian functions.
     families : mapping, optional
@@ -1080,18 +1082,24 @@ def write_derivations(directory: str | Path = "derivations", cdf: str = "phi",
     list of Path
         The files, ``main.tex`` last.
     """
+    from eoctheory.files import atomic_write_text, check_output_file, check_writable_dir
+
     _check_cdf(cdf)
     families = DERIVATION_FAMILIES if families is None else families
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ValueError(f"{directory} exists and is not a directory")
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = check_writable_dir(directory, "directory", create=True)
+    names = [f"{stem}.tex" for stem in families] + ["main.tex"]
+    if directory.is_dir():
+        for fname in names:  # a directory, device or link at a file's name: refuse now
+            if (directory / fname).exists() or (directory / fname).is_symlink():
+                check_output_file(directory / fname, "directory")
     texts = {f"{stem}.tex": derivation_section(act, cdf) for stem, act in families.items()}
     texts["main.tex"] = derivations_main(families, cdf)
+    directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for fname, text in texts.items():
         path = directory / fname
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8", newline="\n")
+        if path.is_symlink() or not path.is_file() or \
+                path.read_bytes() != text.encode("utf-8"):
+            atomic_write_text(path, text)  # a link planted since is replaced, not followed
         paths.append(path)
     return paths

@@ -102,6 +102,7 @@ from scipy import special as _sc
 from eoctheory.engine import maps
 from eoctheory.engine.checks import check_int
 from eoctheory.engine.activations import Activation, get_activation
+from eoctheory.limits import check_resources
 from eoctheory.theory.setting import resolve_arrays
 
 __all__ = [
@@ -119,6 +120,7 @@ __all__ = [
     "min_width",
     "simulate_law",
     "LEVELS",
+    "estimate_predict",
 ]
 
 #: default quantile levels reported
@@ -432,6 +434,48 @@ def _q_quantiles(hist: np.ndarray, edges: np.ndarray, q_star: float,
     return out
 
 
+def estimate_predict(width: int, depth: int, *, band: float = 4.0, settings: int = 1,
+                     quantiles: bool = True, batch: int = 64) -> tuple[float, float]:
+    r"""Peak bytes and operations of :func:`predict` (``quantiles=True``) or of
+    :func:`predicted_risk` for ``settings`` settings in batches of ``batch``.
+
+    The chain has :math:`n` cells in the band (at most 480; three times that for the
+    quantiles); per layer it multiplies a ``(batch, 3, n)`` stack by the ``(n, n)`` kernel.
+    Memory: the kernels (:math:`pprox 4 \cdot 8\,\mathrm{batch}\, n^2` bytes with
+    temporaries) and the per-layer gradient shifts and (for quantiles) histograms,
+    :math:`8 L\,\mathrm{batch}\, n` bytes each.
+
+    Examples
+    --------
+    >>> nbytes, ops = estimate_predict(300, 100)
+    >>> nbytes < 1e8
+    True
+    """
+    N = check_int(width, "width", 2)
+    L = float(check_int(depth, "depth", 1))
+    n = len(_grid(N, _check_band(band), False)[1])
+
+    def chain(bsz: float, cells: int, keep: bool) -> tuple[float, float]:
+        mem = 8.0 * (4 * bsz * cells * cells + (2 if keep else 1) * L * bsz * cells
+                     + (3 * L * cells if keep else 0) + 8 * bsz * cells)
+        ops = L * (6.0 * bsz * cells * cells + 30.0 * bsz * cells + 1e5) \
+            + 100.0 * bsz * cells * cells
+        return mem, ops
+
+    if quantiles:
+        m1, o1 = chain(1, n, False)
+        m2, o2 = chain(1, 3 * n, True)
+        return max(m1, m2), o1 + o2
+    k = check_int(settings, "settings", 1)
+    bsz = min(k, check_int(batch, "batch", 1))
+    mem, ops = chain(bsz, n, False)
+    return mem, ops * math.ceil(k / bsz)
+
+
+def _check_size(what: str, nbytes: float, ops: float) -> None:
+    check_resources(what, nbytes=nbytes, operations=ops, hint="lower depth")
+
+
 def predict(activation: Activation | str, *, width: int, depth: int,
             sparsity: float | None = None, target_slope: float | None = None,
             q_star: float = 1.0, sigma_w2: float | None = None, sigma_b2: float | None = None,
@@ -476,6 +520,7 @@ def predict(activation: Activation | str, *, width: int, depth: int,
     L = check_int(depth, "depth", 1)
     b = _check_band(band)
     g = _check_limit(grad_limit)
+    _check_size(f"predict(width={N}, depth={L})", *estimate_predict(N, L, band=b))
     lv = tuple(float(x) for x in levels)
     if any(not 0 < x < 1 for x in lv):
         raise ValueError(f"levels must be in (0, 1) (got {levels!r})")
@@ -549,8 +594,14 @@ def predicted_risk(activation: Activation | str, *, width: int, depth: int,
     L = check_int(depth, "depth", 1)
     b = _check_band(band)
     g = _check_limit(grad_limit)
+    batch = check_int(batch, "batch", 1)
+    _check_size(f"predicted_risk(width={N}, depth={L})",
+                *estimate_predict(N, L, band=b, quantiles=False))
     act, shape, q, sw2, sb2, pf = _resolve(activation, sparsity, target_slope, q_star,
                                            sigma_w2, sigma_b2, params)
+    _check_size(f"predicted_risk(width={N}, depth={L}) of {q.size} settings",
+                *estimate_predict(N, L, band=b, settings=q.size, quantiles=False,
+                                  batch=batch))
     edges, cen, _ = _grid(N, b, False)
     risk = np.empty(q.size)
     esc = np.empty(q.size)
@@ -589,6 +640,8 @@ def check_summary(activation: Activation | str, params: dict, sigma_w2: float,
         ``depth``, ``band``, ``grad_limit``, ``risk_threshold``, ``verdict``
         (``"safe"`` if predicted_risk <= ``risk`` else ``"risky"``) and ``reasons`` (lines).
     """
+    if not 0 < float(risk) < 1:
+        raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
     pred = predict(activation, width=width, depth=depth, q_star=q_star, sigma_w2=sigma_w2,
                    sigma_b2=sigma_b2, band=band, grad_limit=grad_limit, **dict(params))
     d = pred.to_dict()
@@ -815,6 +868,10 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
     else:
         qs_list = [float(maps._check_q(q_star, "q_star"))]
     has_m = "m" in act.param_names
+    m1, o1 = estimate_predict(N, L, band=b, settings=48 if has_m else 1, quantiles=False)
+    m2, o2 = estimate_predict(N, L, band=b)
+    _check_size(f"recommend(width={N}, depth={L})", max(m1, m2),
+                len(qs_list) * (o1 + (6 * o1 / 48 if has_m else 0)) + o2)
     best = None
     for q in qs_list:
         if has_m:
@@ -884,6 +941,11 @@ def min_width(activation: Activation | str, *, sparsity: float, depth: int,
         raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
     L = check_int(depth, "depth", 1)
     Nmax = check_int(max_width, "max_width", 4)
+    b = _check_band(band)
+    m1, o1 = estimate_predict(Nmax, L, band=b, quantiles=False)  # the finest grid is the largest
+    m2, o2 = estimate_predict(Nmax, L, band=b)
+    steps = 2 * math.ceil(math.log2(max(Nmax / 16, 2))) + 8  # doubling, then bisection
+    _check_size(f"min_width(depth={L}, max_width={Nmax})", max(m1, m2), steps * o1 + o2)
     q = float(maps._check_q(q_star, "q_star"))
     kw: dict = {}
     if m is not None:

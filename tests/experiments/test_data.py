@@ -107,3 +107,122 @@ def test_importing_eoctheory_imports_neither_torch_nor_dask():
                        cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": ""}, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+# --- broken files, bad arguments, failed downloads (issue 11) ----------------------------
+def _idx(shape: tuple, payload: bytes | None = None, code: int = 0x08) -> bytes:
+    head = bytes([0, 0, code, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape)
+    return head + (bytes(int(np.prod(shape))) if payload is None else payload)
+
+
+def _write_set(d: Path, files: dict) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    for stem, raw in files.items():
+        with gzip.open(d / (stem + ".gz"), "wb") as f:
+            f.write(raw)
+
+
+def test_truncated_gzip_names_the_file(isolated):
+    d = isolated / "trunc"
+    _write_set(d, {stem: _idx((3,)) for stem in D.MNIST_MD5})
+    victim = d / "train-images-idx3-ubyte.gz"
+    victim.write_bytes(victim.read_bytes()[:-12])  # cut off: the stream ends early
+    for verify in (True, False):
+        with pytest.raises(ValueError, match="truncated or corrupt gzip") as exc:
+            D.load_mnist(d, verify=verify, download=False)
+        assert str(victim) in str(exc.value)
+
+
+@pytest.mark.parametrize("files,text", [
+    ({"train-images-idx3-ubyte": _idx((0, 28, 28))}, r"shape \(0, 28, 28\), expected"),
+    ({"train-images-idx3-ubyte": _idx((60000, 28, 28), b"")}, "truncated or corrupt"),
+    ({"train-images-idx3-ubyte": _idx((60000, 28, 28), code=0x0D)}, "magic"),
+    ({"train-images-idx3-ubyte": b"\x00\x00\x08\x03\x00"}, "cut short"),
+    ({"train-labels-idx1-ubyte": _idx((60000,), bytes([12]) * 60000)}, "labels above 9"),
+])
+def test_verify_false_still_checks_the_idx_header(isolated, files, text):
+    """verify=False skips the MD5 only: a corrupt file is still refused, naming it."""
+    good = {stem: _idx(D.MNIST_SHAPES[stem]) for stem in D.MNIST_MD5}
+    d = isolated / "corrupt"
+    _write_set(d, {**good, **files})
+    with pytest.raises(ValueError, match=text) as exc:
+        D.load_mnist(d, verify=False, download=False)
+    assert str(d / (next(iter(files)) + ".gz")) in str(exc.value)
+    _write_set(isolated / "ok", good)  # the same files, intact: loaded
+    ds = D.load_mnist(isolated / "ok", verify=False, download=False)
+    assert ds.x_train.shape == (60000, 28, 28) and ds.y_test.shape == (10000,)
+
+
+def test_bad_mirrors_and_timeout_are_value_errors(isolated):
+    with pytest.raises(ValueError, match="mirrors is empty"):
+        D.load_mnist(isolated / "nothing", mirrors=[])
+    with pytest.raises(ValueError, match="not one string"):
+        D.load_mnist(isolated / "nothing", mirrors="http://127.0.0.1:9/")
+    with pytest.raises(ValueError, match="timeout"):
+        D.load_mnist(isolated / "nothing", timeout=0)
+
+
+class _FakeResponse:
+    """What urlopen returns: ``data``, then ``error`` (a dropped connection) if given."""
+
+    def __init__(self, data: bytes, error: BaseException | None = None):
+        self.data, self.error, self.sent = data, error, False
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.sent:
+            self.sent = True
+            return self.data
+        if self.error is not None:
+            raise self.error
+        return b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("data,error,text", [
+    (b"\x1f\x8b" + bytes(100), ConnectionResetError("connection reset"), "connection reset"),
+    (gzip.compress(b"not mnist"), None, "MD5 mismatch"),
+    (gzip.compress(b"not mnist")[:-5], None, "Compressed file ended"),
+])
+def test_failed_download_leaves_no_temporary_files(isolated, monkeypatch, data, error, text):
+    calls = []
+
+    def fake_urlopen(url, timeout):
+        calls.append(url)
+        return _FakeResponse(data, error)
+
+    monkeypatch.setattr(D.urllib.request, "urlopen", fake_urlopen)
+    with pytest.raises(D.DataNotFoundError, match=text):
+        D.load_mnist(isolated / "nothing", mirrors=["http://mirror.example/mnist"])
+    assert calls[0] == "http://mirror.example/mnist/train-images-idx3-ubyte.gz"
+    assert len(calls) == 4  # one per file, each refused
+    assert list(D.cache_dir().iterdir()) == []  # no orphan temporary files
+
+
+def test_interrupted_download_removes_its_temporary_file(isolated, monkeypatch):
+    monkeypatch.setattr(D.urllib.request, "urlopen",
+                        lambda url, timeout: _FakeResponse(b"x" * 1000, KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        D.load_mnist(isolated / "nothing")
+    assert list(D.cache_dir().iterdir()) == []
+
+
+@needs_mnist
+def test_download_from_a_mirror_lands_atomically(isolated, monkeypatch):
+    served = []
+
+    def fake_urlopen(url, timeout):
+        name = url.rsplit("/", 1)[1]
+        served.append(name)
+        return _FakeResponse((MNIST_DIR / name).read_bytes())
+
+    monkeypatch.setattr(D.urllib.request, "urlopen", fake_urlopen)
+    ds = D.load_mnist(isolated / "nothing", mirrors=["http://mirror.example/"])
+    assert ds.source == str(D.cache_dir().resolve()) and len(ds.y_train) == 60000
+    assert sorted(p.name for p in D.cache_dir().iterdir()) == sorted(
+        stem + ".gz" for stem in D.MNIST_MD5)
+    assert len(served) == 4

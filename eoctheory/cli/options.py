@@ -1,0 +1,109 @@
+"""Options shared by the commands: which activation, and which setting of it.
+
+Every command that takes an activation takes it the same way: a catalogue name, or
+``custom`` with ``--expr`` (read by the safe expression reader; nothing typed is evaluated as
+Python) and ``--param NAME=VALUE`` for parameters other than ``tau`` and ``m``. Every command
+that needs a setting takes ``--sparsity | --tau``, ``--m | --target-slope`` and ``--q-star``
+and hands them to :func:`eoctheory.theory.setting.resolve_setting` unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+__all__ = [
+    "activation_from_args",
+    "add_activation_arguments",
+    "add_setting_arguments",
+    "setting_from_args",
+    "setting_kwargs",
+]
+
+_ACTIVATION_HELP = ("a built-in activation (relu, st, crelu, cst: the paper's ReLU_tau, "
+                    "ST_tau, CReLU_{tau,m}, CST_{tau,m}; plain_relu, identity, hardtanh, tanh, "
+                    "erf, gelu, silu) or 'custom' with --expr")
+
+
+def add_activation_arguments(p: argparse.ArgumentParser, positional: bool = True) -> None:
+    """ACTIVATION (or ``--activation``), ``--expr`` and ``--param``."""
+    if positional:
+        p.add_argument("activation", metavar="ACTIVATION", help=_ACTIVATION_HELP)
+    else:
+        p.add_argument("--activation", required=True, metavar="ACTIVATION",
+                       help=_ACTIVATION_HELP)
+    p.add_argument("--expr", metavar="EXPR",
+                   help="phi(x) for ACTIVATION 'custom', e.g. \"Piecewise((0, x < tau), "
+                        "(x - tau, x < tau + m), (m, True))\"; tau and m are recognised "
+                        "parameters, any other name needs --param")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="value of another parameter of a custom activation (repeatable)")
+
+
+def _param_values(items: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise ValueError(f"--param must look like NAME=VALUE (got {item[:40]!r})")
+        if name in ("x", "tau", "m"):
+            raise ValueError(f"--param {name}: x is the argument; give tau and m with "
+                             "--tau/--sparsity and --m/--target-slope")
+        try:
+            v = float(value)
+        except ValueError:
+            raise ValueError(f"--param {name}: {value[:40]!r} is not a number") from None
+        if not math.isfinite(v):
+            raise ValueError(f"--param {name} must be finite (got {value[:40]!r})")
+        out[name] = v
+    return out
+
+
+def activation_from_args(args: argparse.Namespace):
+    """The :class:`~eoctheory.engine.activations.Activation` the options name."""
+    from eoctheory.engine.activations import Activation, get_activation
+
+    name = str(args.activation)
+    extra = _param_values(getattr(args, "param", []) or [])
+    expr = getattr(args, "expr", None)
+    if name.lower() == "custom":
+        if not expr:
+            raise ValueError("ACTIVATION 'custom' needs --expr, e.g. "
+                             "--expr \"Piecewise((0, x < tau), (x - tau, True))\"")
+        return Activation.from_string(expr, name="custom", params=extra or None)
+    if expr:
+        raise ValueError(f"--expr goes with ACTIVATION 'custom' (got {name[:40]!r})")
+    if extra:
+        raise ValueError(f"--param goes with ACTIVATION 'custom' (got {name[:40]!r})")
+    return get_activation(name)
+
+
+def add_setting_arguments(p: argparse.ArgumentParser, q_star: bool = True) -> None:
+    """``--sparsity | --tau``, ``--m | --target-slope`` and ``--q-star``."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--sparsity", type=float, help="target sparsity s in (0, 1) at q*; sets tau")
+    g.add_argument("--tau", type=float, help="threshold tau >= 0")
+    h = p.add_mutually_exclusive_group()
+    h.add_argument("--m", type=float, help="clipping height m > 0")
+    h.add_argument("--target-slope", type=float, dest="target_slope", metavar="SLOPE",
+                   help="choose m so that V'(q*) on the Edge of Chaos equals SLOPE (default "
+                        "0.7 for activations with a clipping height when --m is not given)")
+    if q_star:
+        p.add_argument("--q-star", type=float, default=1.0, dest="q_star",
+                       help="fixed-point variance q* > 0 (default 1)")
+
+
+def setting_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The setting options that were given, as keyword arguments of ``resolve_setting``."""
+    keys = ("sparsity", "tau", "m", "target_slope", "q_star")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def setting_from_args(args: argparse.Namespace, activation=None):
+    """The resolved :class:`~eoctheory.theory.setting.Setting` of the options."""
+    from eoctheory.theory.setting import resolve_setting
+
+    act = activation if activation is not None else activation_from_args(args)
+    return resolve_setting(act, **setting_kwargs(args))
