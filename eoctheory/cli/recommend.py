@@ -19,13 +19,13 @@ import json
 import math
 
 from eoctheory.cli.main import integer
+from eoctheory.cli.options import activation_from_args, add_activation_arguments
 
 HELP = "largest safe clipping height m (or smallest safe width) at finite width and depth"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("activation", metavar="ACTIVATION",
-                   help="relu, st, crelu, cst (the paper's ReLU_tau, ST_tau, CReLU, CST)")
+    add_activation_arguments(p)
     p.add_argument("--sparsity", type=float, required=True,
                    help="target sparsity s in (0, 1); sets tau at q*")
     p.add_argument("--width", type=integer(2),
@@ -53,10 +53,9 @@ def _finite(x: float | None, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eoctheory.engine.activations import get_activation
     from eoctheory.theory.finite_width import min_width, recommend
 
-    act = get_activation(args.activation)
+    act = activation_from_args(args)
     for name in ("sparsity", "risk", "q_star", "m", "band", "grad_limit"):
         _finite(getattr(args, name), f"--{name.replace('_', '-')}")
     if not 0 < args.sparsity < 1:

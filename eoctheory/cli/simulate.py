@@ -15,6 +15,8 @@ import sys
 import numpy as np
 
 from eoctheory.cli.main import integer
+from eoctheory.cli.options import activation_from_args, add_activation_arguments, \
+    add_setting_arguments, setting_kwargs
 
 #: ``--plot`` formats (matplotlib writes them from the suffix).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -23,14 +25,8 @@ HELP = "simulate finite-width networks on the EoC and compare q^l, sparsity, gra
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("activation", help="catalogue name (relu, st, crelu, cst, tanh, ...)")
-    p.add_argument("--sparsity", type=float, help="target sparsity s at q* (sets tau, eq. 12)")
-    p.add_argument("--tau", type=float, help="threshold tau (instead of --sparsity)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--m", type=float, help="clipping height m (CReLU, CST)")
-    g.add_argument("--target-slope", type=float, metavar="V1",
-                   help="choose m so that V'(q*) = V1 on the EoC (Sec. 3.1)")
-    p.add_argument("--q-star", type=float, default=1.0, help="fixed-point variance q* (default 1)")
+    add_activation_arguments(p)
+    add_setting_arguments(p)
     p.add_argument("--sigma-w2", type=float, help="off-EoC weight variance (with --sigma-b2)")
     p.add_argument("--sigma-b2", type=float, help="off-EoC bias variance (with --sigma-w2)")
     p.add_argument("--width", type=integer(2), default=300, help="layer width N (default 300)")
@@ -81,7 +77,8 @@ def _fmt(v: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from eoctheory.files import check_output_file
-    from eoctheory.nets.reference import eoc_init, simulate
+    from eoctheory.nets.reference import simulate
+    from eoctheory.theory.setting import resolve_setting
 
     for name in ("channels", "kernel", "positions"):  # CNN options without --cnn
         if getattr(args, name) is not None and not args.cnn:
@@ -92,12 +89,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--kernel must be odd (2k+1), got {kernel}")
     if args.plot is not None:  # before the work: a bad path must not cost a simulation
         check_output_file(args.plot, "--plot", PLOT_SUFFIXES)
-    kw = {}
-    if args.tau is not None:
-        kw["tau"] = args.tau
-    init = eoc_init(args.activation, sparsity=args.sparsity, m=args.m,
-                    target_slope=args.target_slope, q_star=args.q_star,
-                    sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, **kw)
+    init = resolve_setting(activation_from_args(args), sigma_w2=args.sigma_w2,
+                           sigma_b2=args.sigma_b2, **setting_kwargs(args))
     res = simulate(init, width=args.width, depth=args.depth, seeds=args.seeds,
                    batch=args.batch, rho_input=args.rho,
                    kernel_size=kernel if args.cnn else 1, channels=args.channels,

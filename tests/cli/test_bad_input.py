@@ -102,7 +102,7 @@ ROWS = [
     ("check-width-fraction", MAIN, ["check", "relu", "--width", "2.5", "--depth", "5"],
      "integer"),
     ("check-width-alone", MAIN, ["check", "relu", "--width", "300"], "go together"),
-    ("check-sparsity", MAIN, ["check", "relu", "--sparsity", "1.5"], "--sparsity"),
+    ("check-sparsity", MAIN, ["check", "relu", "--sparsity", "1.5"], "sparsity must be in (0, 1)"),
     ("check-risk", MAIN, ["check", "relu", "--risk", "2"], "--risk"),
     # --- latex ---------------------------------------------------------------------------
     ("latex-empty-dir", MAIN, ["latex", "--write-derivations", ""], "needs a path"),

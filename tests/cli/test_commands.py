@@ -1,0 +1,91 @@
+"""A user's activation, written once with --expr, goes through every command.
+
+The commands' numbers are checked against the mpmath oracle (a route the commands do not use)
+or against the Python API where the command only formats what the API computes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eoctheory.cli.main import main
+from eoctheory.engine import precise
+from eoctheory.engine.activations import Activation
+
+# CReLU with slope 2 on its ramp: not in the catalogue, with both recognised parameters
+RAMP2 = "Piecewise((0, x < tau), (2*(x - tau), x < tau + m), (2*m, True))"
+# a shifted ReLU with a user parameter k
+SHIFT = "Max(0, x - k)"
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_check_custom_is_on_the_eoc(capsys):
+    out = _json(capsys, ["check", "custom", "--expr", RAMP2, "--sparsity", "0.8",
+                         "--target-slope", "0.6", "--json"])
+    act = Activation.from_string(RAMP2).with_values(tau=out["tau"], m=out["m"])
+    # oracle at 30 digits; 1e-11 leaves room for float64 round-off only
+    assert float(precise.chi1(act, 1.0, out["sigma_w2"])) == pytest.approx(1.0, rel=1e-11)
+    assert float(precise.sparsity(act, 1.0)) == pytest.approx(0.8, rel=1e-11)
+    assert float(precise.variance_map(act, 1.0, out["sigma_w2"], out["sigma_b2"])) == \
+        pytest.approx(1.0, rel=1e-11)
+    assert float(precise.variance_slope(act, 1.0, out["sigma_w2"])) == \
+        pytest.approx(0.6, rel=1e-10)
+    assert out["verdict"] in ("stable", "marginal", "unstable")
+
+
+def test_check_custom_with_a_user_parameter(capsys):
+    out = _json(capsys, ["check", "custom", "--expr", SHIFT, "--param", "k=0.3", "--json"])
+    act = Activation.from_string(SHIFT, params={"k": 0.3})
+    assert float(precise.chi1(act, 1.0, out["sigma_w2"])) == pytest.approx(1.0, rel=1e-11)
+    assert out["sparsity"] == pytest.approx(float(precise.sparsity(act, 1.0)), rel=1e-11)
+
+
+def test_latex_custom(capsys):
+    assert main(["latex", "custom", "--expr", RAMP2, "--quantity", "dvariance"]) == 0
+    tex = capsys.readouterr().out
+    assert r"\Phi" in tex and r"\varphi" in tex and r"\sigma_w^{2}" in tex
+
+
+def test_simulate_custom_follows_the_variance_map(capsys):
+    out = _json(capsys, ["simulate", "custom", "--expr", RAMP2, "--sparsity", "0.7",
+                         "--target-slope", "0.7", "--width", "300", "--depth", "10",
+                         "--seeds", "8", "--json"])
+    # the 8 inputs of one network share its weights, so the seeds are the independent
+    # samples: 5 standard errors over 8 seeds (q_std is the spread across networks)
+    n = out["seeds"]
+    for qt, qm, qs in zip(out["q_theory"], out["q_mean"], out["q_std"]):
+        assert abs(qm - qt) <= 5 * qs / n**0.5 + 1e-9
+    for st, sm in zip(out["sparsity_theory"], out["sparsity_mean"]):
+        assert sm == pytest.approx(st, abs=0.03)  # 8 x 8 x 300 units: sd ~ 0.01 per layer
+
+
+def test_recommend_custom(capsys):
+    out = _json(capsys, ["recommend", "custom", "--expr", RAMP2, "--sparsity", "0.8",
+                         "--width", "300", "--depth", "50", "--json"])
+    assert out["mode"] == "m" and out["safe"] is True
+    assert out["predicted_risk"] <= 0.05
+    act = Activation.from_string(RAMP2).with_values(tau=out["tau"], m=out["m"])
+    assert float(precise.sparsity(act, out["q_star"])) == pytest.approx(0.8, rel=1e-10)
+
+
+@pytest.mark.parametrize("argv,text", [
+    (["check", "custom"], "needs --expr"),
+    (["check", "relu", "--expr", "x"], "--expr goes with ACTIVATION 'custom'"),
+    (["check", "relu", "--param", "k=1"], "--param goes with ACTIVATION 'custom'"),
+    (["check", "custom", "--expr", SHIFT], "'k'"),
+    (["check", "custom", "--expr", SHIFT, "--param", "k"], "NAME=VALUE"),
+    (["check", "custom", "--expr", SHIFT, "--param", "k=abc"], "not a number"),
+    (["simulate", "custom", "--expr", "x.real"], "attribute access"),
+    (["recommend", "custom", "--expr", "gamma(x)", "--sparsity", "0.5", "--width", "10",
+      "--depth", "3"], 'function "gamma" is not allowed'),
+])
+def test_custom_mistakes_are_one_line(capsys, argv, text):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and text in err[0], err
