@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from eoctheory.cli.options import activation_from_args, add_activation_arguments
 from eoctheory.latex.printer import CDF_MODES, QUANTITIES
 
 HELP = "print an activation's derived closed forms (V, V', V'', chi_1, EoC, ...) as LaTeX"
@@ -24,15 +25,9 @@ _MAY_NOT_EXIST = ("chi1", "eoc_sigma_w2", "eoc_sigma_b2")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("activation", nargs="?", metavar="ACTIVATION",
-                        help="catalogue name (relu, st, crelu, cst, tanh, ...) or 'custom' "
-                             "with --expr")
+    add_activation_arguments(parser, optional=True)
     parser.add_argument("--quantity", default="all", choices=CHOICES, metavar="QUANTITY",
                         help=f"one of {', '.join(CHOICES)} (default: all)")
-    parser.add_argument("--expr", metavar="EXPR",
-                        help="with ACTIVATION 'custom': phi(x) in SymPy syntax, e.g. "
-                             "\"Piecewise((0, x < tau), (x - tau, x < tau + m), (m, True))\"; "
-                             "parameters tau and m are recognised")
     parser.add_argument("--cdf", default="phi", choices=CDF_MODES,
                         help="write the Gaussian CDF and density as Phi, varphi (default) "
                              "or with erf, erfc, exp")
@@ -41,25 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="regenerate the LaTeX derivations document in DIR "
                              "(default: ./derivations; created if missing; '.' for the current "
                              "directory) instead of printing")
-
-
-def _activation(args: argparse.Namespace):
-    from eoctheory.engine.activations import Activation, get_activation, list_activations
-
-    name = args.activation
-    if name == "custom":
-        if not args.expr:
-            raise ValueError("ACTIVATION 'custom' needs --expr, e.g. "
-                             "--expr \"Piecewise((0, x < tau), (x - tau, True))\"")
-        # the safe reader finds the parameters in the parsed tree (tau, m default to 0, 1)
-        return Activation.from_string(args.expr, name="custom")
-    if args.expr:
-        raise ValueError(f"--expr is only used with ACTIVATION 'custom' (got {name!r})")
-    try:
-        return get_activation(name)
-    except ValueError:
-        raise ValueError(f"unknown activation {name!r}; known: "
-                         f"{', '.join(list_activations())}, or 'custom' with --expr") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.activation:
         raise ValueError("give an ACTIVATION (e.g. crelu) or --write-derivations")
-    act = _activation(args)
+    act = activation_from_args(args)
     if args.quantity == "all":
         wanted = QUANTITIES
     elif args.quantity == "eoc":

@@ -26,10 +26,15 @@ _ACTIVATION_HELP = ("a built-in activation (relu, st, crelu, cst: the paper's Re
                     "erf, gelu, silu) or 'custom' with --expr")
 
 
-def add_activation_arguments(p: argparse.ArgumentParser, positional: bool = True) -> None:
-    """ACTIVATION (or ``--activation``), ``--expr`` and ``--param``."""
+def add_activation_arguments(p: argparse.ArgumentParser, positional: bool = True,
+                             optional: bool = False) -> None:
+    """ACTIVATION (or ``--activation``), ``--expr`` and ``--param``.
+
+    ``optional`` makes the positional ACTIVATION optional (``latex --write-derivations``).
+    """
     if positional:
-        p.add_argument("activation", metavar="ACTIVATION", help=_ACTIVATION_HELP)
+        p.add_argument("activation", metavar="ACTIVATION", help=_ACTIVATION_HELP,
+                       **({"nargs": "?"} if optional else {}))
     else:
         p.add_argument("--activation", required=True, metavar="ACTIVATION",
                        help=_ACTIVATION_HELP)
@@ -77,7 +82,13 @@ def activation_from_args(args: argparse.Namespace):
         raise ValueError(f"--expr goes with ACTIVATION 'custom' (got {name[:40]!r})")
     if extra:
         raise ValueError(f"--param goes with ACTIVATION 'custom' (got {name[:40]!r})")
-    return get_activation(name)
+    from eoctheory.engine.activations import list_activations
+
+    try:
+        return get_activation(name)
+    except ValueError:
+        raise ValueError(f"unknown activation {name[:40]!r}; known: "
+                         f"{', '.join(list_activations())}, or 'custom' with --expr") from None
 
 
 def add_setting_arguments(p: argparse.ArgumentParser, q_star: bool = True) -> None:
