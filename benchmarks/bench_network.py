@@ -8,6 +8,11 @@
   weight gradient, one input gradient per layer). Target: >= 50% of that limit.
 * 100 seeds of a depth-100, width-300 variance trajectory (target: < 10 s): the
   exact-in-law sampler and, for reference, drawing every weight matrix.
+* the pointwise kernels: forward+backward of the same network per activation with the
+  kernels generated from the SymPy definition (``kernel="generated"``) against the
+  hand-written ones (``kernel="hand"``), median of interleaved rounds. This decides
+  ``eoctheory.nets.reference.HAND_WRITTEN``: a hand-written kernel stays the default only
+  where the generated one makes the network measurably slower.
 
 BLAS threads: by default OPENBLAS_NUM_THREADS=1 (set before NumPy is imported). On a shared
 machine multi-threaded OpenBLAS can be tens of times slower than one thread for these small
@@ -24,12 +29,16 @@ import time
 _ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 _ap.add_argument("--threads", default="1", help="BLAS threads (default 1; 'auto' = leave)")
 _ap.add_argument("--repeat", type=int, default=5, help="timing repeats, best taken")
+_ap.add_argument("--only-kernels", action="store_true",
+                 help="only the generated-vs-hand-written kernel table")
 ARGS = _ap.parse_args()
 if ARGS.threads != "auto":
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = ARGS.threads
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import statistics  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -70,7 +79,49 @@ def gemm_limit(dtype, repeat: int) -> tuple[float, float]:
     return best(fwd, repeat), best(fwdbwd, repeat)
 
 
+def kernel_table() -> None:
+    """Forward+backward with generated against hand-written pointwise kernels."""
+    cases = [("relu", dict(sparsity=0.7)), ("st", dict(sparsity=0.7)),
+             ("crelu", dict(sparsity=0.7, target_slope=0.7)),
+             ("cst", dict(sparsity=0.7, target_slope=0.7)), ("hardtanh", {}), ("tanh", {})]
+    x = np.random.default_rng(1).standard_normal((BATCH, WIDTH))
+    rows = []
+    for dtype in (np.float32, np.float64):
+        g = np.random.default_rng(2).standard_normal((BATCH, WIDTH)).astype(dtype)
+        fns = {}
+        for name, kw in cases:
+            ini = eoc_init(name, **kw)
+            for kernel in ("hand", "generated"):
+                net = Network.from_init(ini, [WIDTH] * (DEPTH + 1), first_layer="preserve",
+                                        dtype=dtype, rng=0, kernel=kernel)
+
+                def fb(net=net):
+                    net.forward(x, keep=True, pairs=None)
+                    net.backward(grad_output=g)
+                fb()
+                fns[(name, kernel)] = fb
+        times: dict = {k: [] for k in fns}
+        for _ in range(ARGS.repeat):
+            for k, fn in fns.items():
+                t = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t)
+        for name, _ in cases:
+            h = statistics.median(times[(name, "hand")])
+            gg = statistics.median(times[(name, "generated")])
+            rows.append((name, np.dtype(dtype).name, h, gg))
+    print(f"forward+backward, depth {DEPTH}, width {WIDTH}, batch {BATCH}: pointwise kernels "
+          f"hand-written vs generated (median of {ARGS.repeat} interleaved rounds); "
+          f"load {os.getloadavg()[0]:.2f}")
+    print(f"{'activation':<12}{'dtype':<10}{'hand ms':>10}{'generated ms':>14}{'ratio':>8}")
+    for name, dt, h, gg in rows:
+        print(f"{name:<12}{dt:<10}{1e3 * h:>10.2f}{1e3 * gg:>14.2f}{gg / h:>8.2f}")
+
+
 def main() -> int:
+    if ARGS.only_kernels:
+        kernel_table()
+        return 0
     ini = eoc_init("crelu", sparsity=0.7, target_slope=0.7)
     x = np.random.default_rng(1).standard_normal((BATCH, WIDTH))
     rows = []
@@ -114,6 +165,8 @@ def main() -> int:
         if seeds != 100:
             label += f" ({seeds} seeds, x{100 // seeds})"
         print(f"{label:<52}{dt:>8.2f}{'< 10 s':>9}")
+    print()
+    kernel_table()
     return 0
 
 

@@ -46,17 +46,21 @@ import numpy as np
 
 from eoctheory.engine import maps
 from eoctheory.engine.checks import check_int
+from eoctheory.limits import NORMAL_COST, check_resources
 from eoctheory.engine.activations import CATALOGUE, Activation, get_activation
+from eoctheory.nets.kernels import NumpyKernels
 from eoctheory.theory.setting import Setting, resolve_setting
 
 __all__ = [
     "BackwardRecord",
     "ForwardRecord",
+    "HAND_WRITTEN",
     "Init",
     "Network",
     "SimulationResult",
     "Trajectories",
     "correlated_inputs",
+    "estimate_simulate",
     "eoc_init",
     "failures",
     "pointwise",
@@ -123,12 +127,27 @@ def eoc_init(activation: Activation | str, *, sparsity: float | None = None,
 # ------------------------------------------------------------------------------------------
 # Pointwise activation kernels in the network dtype
 # ------------------------------------------------------------------------------------------
+#: Hand-written NumPy kernels that exist (catalogue name -> kind); ``plain_relu`` is ReLU_0.
+_HAND_KINDS = {"relu": "relu", "plain_relu": "relu", "st": "st", "crelu": "crelu",
+               "cst": "cst", "hardtanh": "hardtanh", "tanh": "tanh", "identity": "identity"}
+#: Catalogue activations whose hand-written kernel stays the default of :func:`pointwise`
+#: because the generated one (:mod:`eoctheory.nets.kernels`) makes the network measurably
+#: slower: forward+backward of the depth-100, width-300 DNN 4-7% slower in float32 and in
+#: float64 (``benchmarks/bench_network.py``); ST and CST have a zero run between two sloped
+#: runs, which costs the generated kernel a selection per sloped run where the hand-written
+#: ``h - clip(h, -tau, tau)`` needs none. Every other activation (ReLU_tau, CReLU,
+#: hard-tanh, tanh: within 3%) uses the generated kernels.
+HAND_WRITTEN: tuple[str, ...] = ("st", "cst")
+
+
 class _Pointwise:
     r"""In-place :math:`\phi` and multiplication by :math:`\phi'` on arrays of one dtype.
 
-    Fast NumPy kernels for the paper's activations (eq. 7-10) and a few others; any other
-    activation goes through :meth:`Activation.__call__` / :meth:`Activation.derivative`.
-    The derivative at a kink is taken as 0, like :meth:`Activation.derivative`.
+    ``kind="generated"``: the kernels generated from the activation's definition
+    (:class:`~eoctheory.nets.kernels.NumpyKernels`), for any activation. Otherwise a
+    hand-written kernel of a catalogue activation (eq. 7-10 and a few others). Either way
+    the derivative at a kink is that of :meth:`Activation.derivative` (0 at the end points
+    of a flat part) and arrays keep their dtype.
     """
 
     def __init__(self, act: Activation, kind: str):
@@ -137,15 +156,19 @@ class _Pointwise:
         v = act.values
         self.tau = float(v.get("tau", 0.0))
         self.m = float(v.get("m", np.inf))
+        self.kernels = NumpyKernels(act) if kind == "generated" else None
 
     @property
-    def fast(self) -> bool:
-        return self.kind != "generic"
+    def generated(self) -> bool:
+        """Whether the kernels are the generated ones."""
+        return self.kind == "generated"
 
     def phi(self, h: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Write :math:`\\phi(h)` into ``out`` (same shape and dtype) and return it."""
+        """Write :math:`\\phi(h)` into ``out`` (same shape and dtype, not ``h``) and return it."""
         k, t, m = self.kind, self.tau, self.m
-        if k == "relu":  # max(0, h - tau)                                 (eq. 7)
+        if k == "generated":
+            self.kernels.phi_into(h, out)
+        elif k == "relu":  # max(0, h - tau)                               (eq. 7)
             np.subtract(h, t, out=out)
             np.maximum(out, 0, out=out)
         elif k == "st":  # h - clip(h, -tau, tau)                         (eq. 8)
@@ -162,16 +185,17 @@ class _Pointwise:
             np.clip(h, -1, 1, out=out)
         elif k == "tanh":
             np.tanh(h, out=out)
-        elif k == "identity":
+        else:  # identity
             np.copyto(out, h)
-        else:
-            out[...] = self.act(h)
         return out
 
     def mul_derivative(self, g: np.ndarray, h: np.ndarray, a: np.ndarray,
                        mask: np.ndarray, tmp: np.ndarray) -> None:
         r"""``g *= phi'(h)`` in place, given ``a = phi(h)``; ``mask`` (bool), ``tmp`` scratch."""
         k, m = self.kind, self.m
+        if k == "generated":
+            self.kernels.mul_derivative(g, h, tmp, mask)
+            return
         if k == "relu":  # phi' = 1 where a > 0 (h > tau)
             np.greater(a, 0, out=mask)
         elif k == "st":  # |h| > tau
@@ -187,27 +211,39 @@ class _Pointwise:
             np.subtract(1, tmp, out=tmp)
             np.multiply(g, tmp, out=g)
             return
-        elif k == "identity":
-            return
-        else:
-            np.multiply(g, self.act.derivative(h).astype(g.dtype, copy=False), out=g)
+        else:  # identity
             return
         np.multiply(g, mask, out=g)
 
 
-def pointwise(activation: Activation | str, generic: bool = False, **params: float) -> _Pointwise:
-    r"""The network's pointwise kernel for an activation (fast path for catalogue ones).
+def pointwise(activation: Activation | str, kernel: str = "auto",
+              **params: float) -> _Pointwise:
+    r"""The network's pointwise kernels for an activation: :math:`\phi` and :math:`g\,\phi'`.
 
-    ``generic=True`` forces the SymPy-lambdified route (used to test the fast kernels).
+    Parameters
+    ----------
+    activation : Activation or str
+        Any activation (custom expressions and numeric-only ones included).
+    kernel : {"auto", "generated", "hand"}, default "auto"
+        ``"generated"``: generated from the definition (:mod:`eoctheory.nets.kernels`);
+        ``"hand"``: the hand-written kernel of a catalogue activation (ValueError if there
+        is none); ``"auto"``: hand-written for the names in :data:`HAND_WRITTEN`, generated
+        for everything else.
+    **params : float
+        Parameter values.
     """
     act = get_activation(activation, **params)
-    kind = "generic"
+    if kernel not in ("auto", "generated", "hand"):
+        raise ValueError(f"kernel must be 'auto', 'generated' or 'hand', got {kernel!r}")
     ref = CATALOGUE.get(act.name)
-    if not generic and ref is not None and act.expr is not None and act.expr == ref.expr:
-        kind = {"plain_relu": "relu"}.get(act.name, act.name)
-        if kind not in ("relu", "st", "crelu", "cst", "hardtanh", "tanh", "identity"):
-            kind = "generic"
-    return _Pointwise(act, kind)
+    hand = _HAND_KINDS.get(act.name) if (ref is not None and act.expr is not None
+                                         and act.expr == ref.expr) else None
+    if kernel == "hand" and hand is None:
+        raise ValueError(f"kernel: activation {act.name!r} has no hand-written kernel "
+                         f"(those are {sorted(_HAND_KINDS)})")
+    if kernel == "hand" or (kernel == "auto" and hand is not None and act.name in HAND_WRITTEN):
+        return _Pointwise(act, hand)
+    return _Pointwise(act, "generated")
 
 
 # ------------------------------------------------------------------------------------------
@@ -307,6 +343,8 @@ class Network:
     dtype : float32 or float64
     rng : int, Generator or None
         Seed or generator (``int`` seeds go through :func:`seed_rng` with ``k = 0``).
+    kernel : {"auto", "generated", "hand"}, default "auto"
+        The pointwise kernels of :math:`\phi` and :math:`\phi'` (see :func:`pointwise`).
 
     Examples
     --------
@@ -324,9 +362,9 @@ class Network:
     def __init__(self, activation: Activation | str, widths: Sequence[int], sigma_w2: float,
                  sigma_b2: float, *, kernel_size: int = 1, first_layer: str = "standard",
                  dtype: Any = np.float64, rng: int | np.random.Generator | None = None,
-                 **params: float):
+                 kernel: str = "auto", **params: float):
         self.activation = get_activation(activation, **params)
-        self._pw = pointwise(self.activation)
+        self._pw = pointwise(self.activation, kernel)
         if isinstance(widths, (int, np.integer)) or len(widths) < 2:
             raise ValueError("widths must list the input width and at least one layer width")
         self.widths = tuple(check_int(w, "widths") for w in widths)
@@ -340,6 +378,11 @@ class Network:
             raise ValueError(f"first_layer must be one of {_FIRST_LAYER}, got {first_layer!r}")
         self.first_layer = first_layer
         self.dtype = _check_dtype(dtype)
+        n = sum(ks * a * b + b for a, b in zip(self.widths[:-1], self.widths[1:]))
+        check_resources(f"Network(widths of {len(self.widths)} layers up to "
+                        f"{max(self.widths)}, kernel_size={ks})",
+                        nbytes=float(n) * self.dtype.itemsize, operations=n * NORMAL_COST,
+                        hint="lower the widths or the depth")
         gen = seed_rng(rng)
         self.weights: list[np.ndarray] = []
         self.biases: list[np.ndarray] = []
@@ -710,6 +753,18 @@ def variance_trajectories(init: Init, width: int, depth: int, seeds: int, *,
     if first_layer not in _FIRST_LAYER:
         raise ValueError(f"first_layer must be one of {_FIRST_LAYER}, got {first_layer!r}")
     qin = init.q_star if q_input is None else float(maps._check_q(q_input, "q_input"))
+    if method not in ("law", "weights"):
+        raise ValueError(f"method must be 'law' or 'weights', got {method!r}")
+    it = dt.itemsize
+    if method == "law":  # a, h, the activations and Z: (seeds, batch, width) each
+        nbytes = 4.0 * K * B * width * it + 3.0 * K * B * B * 8 + 2.0 * K * L * 8
+        ops = L * K * B * width * (NORMAL_COST + 2 * B + 20) + L * 2e5
+    else:  # one layer's weights at a time
+        nbytes = 2.0 * width * width * it + 4.0 * B * width * it + 2.0 * K * L * 8
+        ops = K * L * (width * width * (NORMAL_COST + 2 * B) + 2e5)
+    check_resources(f"variance_trajectories(width={width}, depth={L}, seeds={K}, batch={B}, "
+                    f"method={method!r})", nbytes=nbytes, operations=ops,
+                    hint="lower width, depth, seeds or batch")
     pw = pointwise(init.activation)
     sw2, sb2 = init.sigma_w2, init.sigma_b2
     q = np.empty((K, L))
@@ -731,8 +786,6 @@ def variance_trajectories(init: Init, width: int, depth: int, seeds: int, *,
                     pw.phi(h, a)
                     sp[k, l] = 1.0 - np.count_nonzero(a) / a.size
         return Trajectories(q, sp)
-    if method != "law":
-        raise ValueError(f"method must be 'law' or 'weights', got {method!r}")
     gen = seed_rng(seed, 0)
     a = np.broadcast_to(x.astype(dt), (K, B, width))
     h = np.empty((K, B, width), dt)
@@ -902,6 +955,40 @@ def failures(q: np.ndarray, q_ref: np.ndarray, band: float = 4.0) -> np.ndarray:
     return first
 
 
+def estimate_simulate(*, width: int, depth: int, seeds: int, batch: int = 8,
+                      kernel_size: int = 1, channels: int | None = None, positions: int = 16,
+                      gradients: bool = True, dtype: Any = np.float64) -> tuple[float, float]:
+    r"""Peak bytes and operations of :func:`simulate` (checked there before allocating).
+
+    Memory: the weights of one network (:math:`L(2k+1)C^2` numbers), its weight gradients
+    and the next seed's weights, which are drawn while the previous network still exists
+    (so three copies with ``gradients``, two without); the kept activations
+    :math:`2 L B P C`; the per-seed results. Operations: :data:`~eoctheory.limits.NORMAL_COST`
+    per Gaussian draw, :math:`2BP(2k+1)C^2` per layer and seed for the forward matmul (three
+    times that with the backward pass), a fixed cost per layer for the Python loop and the
+    theory (the correlation map per layer).
+
+    Examples
+    --------
+    >>> nbytes, ops = estimate_simulate(width=300, depth=100, seeds=10)
+    >>> 1e8 < nbytes < 1e9
+    True
+    """
+    it = np.dtype(dtype).itemsize
+    C = width if channels is None or kernel_size == 1 else channels
+    P = 1 if kernel_size == 1 else positions
+    L, K, B, ks = float(depth), float(seeds), float(batch), float(kernel_size)
+    weights = L * (ks * C * C + C) * it
+    rows = B * P
+    acts = ((2 * L if gradients else 3) * rows * C + (2 if gradients else 1) * rows * ks * C) * it
+    nbytes = (3 if gradients else 2) * weights + acts + (5 * K * L + 6 * L + 4 * L * B) * 8 \
+        + 4 * rows * C * 8
+    ops = (K * L * (ks * C * C + C) * NORMAL_COST
+           + K * L * 2 * rows * ks * C * C * (3 if gradients else 1)
+           + K * L * 2e5 + L * (8e6 if batch >= 2 else 4e5))
+    return nbytes, ops
+
+
 def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
              batch: int = 8, rho_input: float = 0.5, q_input: float | None = None,
              kernel_size: int = 1, channels: int | None = None, positions: int = 16,
@@ -946,8 +1033,18 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
     if not band > 1:
         raise ValueError(f"band must be > 1, got {band!r}")
     qin = init.q_star if q_input is None else float(maps._check_q(q_input, "q_input"))
-    C = width if ks == 1 else (check_int(channels, "channels") if channels else width)
+    if channels is not None and ks == 1:
+        raise ValueError("channels is for a CNN (kernel_size > 1); a DNN has width units")
+    C = width if ks == 1 else (width if channels is None else check_int(channels, "channels"))
     P = None if ks == 1 else check_int(positions, "positions")
+    nbytes, ops = estimate_simulate(width=width, depth=L, seeds=K, batch=B, kernel_size=ks,
+                                    channels=C, positions=P or 1, gradients=gradients,
+                                    dtype=dtype)
+    cnn = f", kernel_size={ks}, channels={C}, positions={P}" if ks > 1 else ""
+    check_resources(f"simulate(width={width}, depth={L}, seeds={K}, batch={B}{cnn})",
+                    nbytes=nbytes, operations=ops,
+                    hint="lower " + ("channels, positions, " if ks > 1 else "width, ")
+                    + "depth, seeds or batch")
     widths = [C] * (L + 1)
     x = correlated_inputs(B, C, q=qin, rho=rho_input, positions=P, rng=seed_rng(seed, 10**6))
     th = theory_trajectory(init, L, qin, rho_input=rho_input if B >= 2 else None,

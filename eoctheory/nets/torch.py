@@ -1,11 +1,14 @@
-r"""PyTorch backend: sparsifying activations, Edge-of-Chaos initialisation, monitors.
+r"""PyTorch backend: any activation as a module, Edge-of-Chaos initialisation, monitors.
 
 Optional: ``import eoctheory`` never imports torch; this module does (``pip install
 'eoctheory[torch]'``). It gives PyTorch users drop-in pieces:
 
-* the paper's activations (eq. 7-10) as functions and :class:`torch.nn.Module` s, with
-  gradient 0 on their flat parts and at the kinks (the convention of
-  :mod:`eoctheory.nets.reference`):
+* every eoctheory :class:`~eoctheory.engine.activations.Activation` -- catalogue or a
+  user's SymPy expression -- as a :class:`torch.nn.Module` (:class:`SymbolicActivation`,
+  :func:`activation_module`), forward and backward generated from the definition by
+  :mod:`eoctheory.nets.kernels`, with gradient :math:`\phi'` exactly 0 on flat parts and at
+  their end points (the convention of :meth:`Activation.derivative`); the paper's four
+  (eq. 7-10) as named subclasses,
 
   .. math::
 
@@ -13,15 +16,17 @@ Optional: ``import eoctheory`` never imports torch; this module does (``pip inst
       \mathrm{ST}_\tau(x) = \operatorname{sign}(x)\max(0, |x|-\tau),
 
       \mathrm{CReLU}_{\tau,m}(x) = \min(\max(0, x-\tau), m),\qquad
-      \mathrm{CST}_{\tau,m}(x) = \operatorname{sign}(x)\min(\max(0, |x|-\tau), m);
+      \mathrm{CST}_{\tau,m}(x) = \operatorname{sign}(x)\min(\max(0, |x|-\tau), m),
 
   each built from a target sparsity :math:`s` at :math:`q^*` (eq. 12) and, for the clipped
   ones, a target slope :math:`V'(q^*)` (Sec. 3.1) with :meth:`SparseActivation.from_sparsity`;
+  the hand-written functional forms :func:`relu_tau`, :func:`st_tau`, :func:`crelu`,
+  :func:`cst` stay as references (tests and ``benchmarks/bench_kernels.py``);
 * :func:`eoc_init_`, in the style of :mod:`torch.nn.init`: weights of every ``Linear`` /
   ``Conv1d`` / ``Conv2d`` :math:`\sim N(0, \sigma_w^2/\text{fan\_in})`, biases
   :math:`\sim N(0, \sigma_b^2)` at the EoC point (App. A), the first layer optionally
   preserving the input variance (App. D);
-* builders for the paper's DNN (:func:`dnn`) and CNN (:func:`cnn`), and
+* builders for the paper's DNN (:func:`dnn`) and CNN (:func:`cnn`) with any activation, and
   :func:`from_reference`, which copies a NumPy :class:`~eoctheory.nets.reference.Network`;
 * monitors built on hooks: :class:`SparsityMonitor` (per-layer activation sparsity, forward
   hooks) and :class:`GradientMonitor` (per-layer :math:`\|\partial\mathcal L/\partial W^l\|`
@@ -42,6 +47,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -62,7 +68,8 @@ except ImportError as _exc:  # pragma: no cover - exercised without torch
     raise TorchMissingError("eoctheory.nets.torch needs PyTorch: pip install "
                             f"'eoctheory[torch]' ({_exc})") from _exc
 
-from eoctheory.engine.activations import Activation, get_activation
+from eoctheory.engine.activations import CATALOGUE, Activation, get_activation
+from eoctheory.nets.kernels import torch_function
 from eoctheory.nets.reference import Init, Network, eoc_init
 
 __all__ = [
@@ -75,7 +82,9 @@ __all__ = [
     "STTau",
     "SparseActivation",
     "SparsityMonitor",
+    "SymbolicActivation",
     "TorchMissingError",
+    "activation_module",
     "cnn",
     "crelu",
     "cst",
@@ -118,7 +127,8 @@ def _check_int(value: Any, name: str, low: int = 1) -> int:
 
 
 # ------------------------------------------------------------------------------------------
-# Functions (autograd through fused torch ops; gradient 0 on flat parts and at kinks)
+# Hand-written functions (fused torch ops; gradient 0 on flat parts and at kinks): the
+# references the generated modules are tested and benchmarked against
 # ------------------------------------------------------------------------------------------
 def relu_tau(x: torch.Tensor, tau: float = 0.0) -> torch.Tensor:
     r""":math:`\mathrm{ReLU}_\tau(x) = \max(0, x - \tau)` (eq. 7).
@@ -173,27 +183,123 @@ def cst(x: torch.Tensor, tau: float = 0.0, m: float = 1.0) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------
-# Modules
+# Modules (kernels generated from the activation's definition, eoctheory.nets.kernels)
 # ------------------------------------------------------------------------------------------
-class SparseActivation(nn.Module):
-    r"""Base class of the sparsifying activations; knows its eoctheory :class:`Activation`.
+#: names a parameter cannot have: a module's own attributes (``training``, ``forward``, ...)
+_RESERVED = frozenset({"activation", "name", "init", "has_m", "copy", "eoc", "to_activation",
+                       *vars(nn.Module())})
 
-    Subclasses set ``name`` (the catalogue name) and implement :meth:`forward`. The
-    parameters are plain floats (``tau``, ``m``), so a module works in any dtype/device.
-    :meth:`to_activation` gives the symbolic activation that the theory (``eoc_point``,
-    ``variance_map``, ...) takes, and :meth:`eoc` its EoC initialisation.
+
+class SymbolicActivation(nn.Module):
+    r"""Any eoctheory :class:`Activation` as a module: :math:`\phi` and :math:`\phi'` generated.
+
+    The forward and backward passes are generated from the SymPy definition by
+    :func:`eoctheory.nets.kernels.torch_function`: a user's activation trains with no new
+    code, with gradient :math:`\phi'` of :func:`~eoctheory.nets.kernels.derivative_expr`
+    (exactly 0 on flat parts and at their end points; no ``NaN`` from an unselected
+    branch). Parameter values are plain float attributes (``mod.tau``), so a module works
+    in any dtype and device; :meth:`to_activation` gives the symbolic activation with the
+    current values, which the theory (``eoc_point``, ``variance_map``, ...) takes, and
+    :meth:`eoc` its Edge-of-Chaos initialisation.
+
+    Parameters
+    ----------
+    activation : Activation or str
+        A catalogue name or an :class:`~eoctheory.engine.activations.Activation` (custom
+        expressions included).
+    **params : float
+        Parameter values (checked against the parameters' ranges).
+
+    Examples
+    --------
+    >>> from eoctheory import Activation
+    >>> ramp = Activation.from_string("Piecewise((0, x < 0.3), (2*(x - 0.3), x < 1), (1.4, True))")
+    >>> mod = SymbolicActivation(ramp)
+    >>> x = torch.tensor([0.0, 0.5, 3.0], requires_grad=True)
+    >>> mod(x).sum().backward()
+    >>> x.grad
+    tensor([0., 2., 0.])
+    """
+
+    def __init__(self, activation: Activation | str = "plain_relu", **params: float) -> None:
+        super().__init__()
+        act = get_activation(activation, **params)
+        for n in act.param_names:
+            if n.startswith("_") or n in _RESERVED or hasattr(nn.Module, n):
+                raise ValueError(f"parameter name {n!r} clashes with an attribute of the "
+                                 "torch module; rename the parameter")
+        self.activation = act
+        self._names = act.param_names
+        for n, v in act.values.items():
+            setattr(self, n, float(v))
+        self._fn = torch_function(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fn(x, *[getattr(self, n) for n in self._names])
+
+    def to_activation(self) -> Activation:
+        """The eoctheory :class:`Activation` with this module's parameter values (checked)."""
+        vals = {n: getattr(self, n) for n in self._names}
+        return self.activation.with_values(**vals) if vals else self.activation
+
+    def eoc(self, q_star: float = 1.0) -> Init:
+        r"""EoC initialisation at :math:`q^*` (:math:`\chi_1 = 1`, :math:`V(q^*) = q^*`)."""
+        ini = getattr(self, "init", None)
+        act = self.to_activation()
+        if ini is not None and ini.q_star == q_star and ini.activation.expr == act.expr \
+                and ini.activation.values == act.values:
+            return ini
+        return eoc_init(act, q_star=q_star)
+
+    def copy(self) -> SymbolicActivation:
+        """A new module of the same class with the same activation, values and ``init``."""
+        new = type(self).__new__(type(self))
+        SymbolicActivation.__init__(new, self.to_activation())
+        if hasattr(self, "init"):
+            new.init = self.init
+        return new
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_fn", None)  # generated code is rebuilt, not pickled
+        # an Activation caches lambdified functions once used: pickle fresh copies
+        state["activation"] = dataclasses.replace(self.activation)
+        if isinstance(state.get("init"), Init):
+            ini = state["init"]
+            state["init"] = dataclasses.replace(ini, activation=dataclasses.replace(
+                ini.activation))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._fn = torch_function(self.activation)
+
+    def extra_repr(self) -> str:
+        vals = ", ".join(f"{n}={getattr(self, n):.6g}" for n in self._names)
+        if type(self) is not SymbolicActivation:
+            return vals
+        return self.activation.name + (f", {vals}" if vals else "")
+
+
+class SparseActivation(SymbolicActivation):
+    r"""Base class of the paper's sparsifying activations (eq. 7-10): thin named subclasses.
+
+    Subclasses set ``name`` (the catalogue name) and ``has_m``; the kernels are the generated
+    ones of :class:`SymbolicActivation` (``benchmarks/bench_kernels.py`` measures them
+    against hand-written torch compositions). :meth:`from_sparsity` sets :math:`\tau` from a
+    target sparsity (and :math:`m` from a target slope).
     """
 
     name: str = ""
     has_m: bool = False
 
     def __init__(self, tau: float = 0.0, m: float | None = None) -> None:
-        super().__init__()
-        self.tau = _check_nonneg(tau, "tau")
+        vals = {"tau": _check_nonneg(tau, "tau")}
         if self.has_m:
-            self.m = _check_pos(1.0 if m is None else m, "m")
+            vals["m"] = _check_pos(1.0 if m is None else m, "m")
         elif m is not None:
             raise ValueError(f"m: {type(self).__name__} has no clipping height m")
+        super().__init__(self.name, **vals)
 
     @classmethod
     def from_sparsity(cls, sparsity: float, *, q_star: float = 1.0,
@@ -229,24 +335,6 @@ class SparseActivation(nn.Module):
         mod.init = init
         return mod
 
-    def to_activation(self) -> Activation:
-        """The eoctheory :class:`Activation` with this module's parameter values."""
-        vals = {"tau": self.tau}
-        if self.has_m:
-            vals["m"] = self.m
-        return get_activation(self.name, **vals)
-
-    def eoc(self, q_star: float = 1.0) -> Init:
-        r"""EoC initialisation at :math:`q^*` (:math:`\chi_1 = 1`, :math:`V(q^*) = q^*`)."""
-        ini = getattr(self, "init", None)
-        if ini is not None and ini.q_star == q_star and ini.activation.values == \
-                self.to_activation().values:
-            return ini
-        return eoc_init(self.to_activation(), q_star=q_star)
-
-    def extra_repr(self) -> str:
-        return f"tau={self.tau:.6g}" + (f", m={self.m:.6g}" if self.has_m else "")
-
 
 class ReLUTau(SparseActivation):
     r""":math:`\mathrm{ReLU}_\tau(x) = \max(0, x-\tau)` (eq. 7); ``tau = 0`` is plain ReLU."""
@@ -256,9 +344,6 @@ class ReLUTau(SparseActivation):
     def __init__(self, tau: float = 0.0) -> None:
         super().__init__(tau)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return relu_tau(x, self.tau)
-
 
 class STTau(SparseActivation):
     r""":math:`\mathrm{ST}_\tau` (eq. 8), soft thresholding; ``tau = 0`` is the identity."""
@@ -267,9 +352,6 @@ class STTau(SparseActivation):
 
     def __init__(self, tau: float = 0.0) -> None:
         super().__init__(tau)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return st_tau(x, self.tau)
 
 
 class CReLU(SparseActivation):
@@ -281,9 +363,6 @@ class CReLU(SparseActivation):
     def __init__(self, tau: float = 0.0, m: float = 1.0) -> None:
         super().__init__(tau, m)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return crelu(x, self.tau, self.m)
-
 
 class CST(SparseActivation):
     r""":math:`\mathrm{CST}_{\tau,m}` (eq. 10): ST_tau clipped at :math:`\pm m`."""
@@ -294,23 +373,54 @@ class CST(SparseActivation):
     def __init__(self, tau: float = 0.0, m: float = 1.0) -> None:
         super().__init__(tau, m)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return cst(x, self.tau, self.m)
-
 
 #: catalogue name -> module class ("plain_relu" is ReLU_0).
 ACTIVATIONS: dict[str, type[SparseActivation]] = {
     "relu": ReLUTau, "st": STTau, "crelu": CReLU, "cst": CST, "plain_relu": ReLUTau}
 
 
+def activation_module(activation: Activation | str | Init, **params: float
+                      ) -> SymbolicActivation:
+    r"""The torch module of any activation: a paper class for the paper's four, else generic.
+
+    Parameters
+    ----------
+    activation : Activation, str or Init
+        Catalogue name, :class:`Activation` (a custom expression included) or an
+        :class:`~eoctheory.nets.reference.Init` (whose activation and parameters are used and
+        which :meth:`SymbolicActivation.eoc` then returns).
+    **params : float
+        Parameter values.
+
+    Examples
+    --------
+    >>> activation_module("crelu", tau=0.5, m=1.2)
+    CReLU(tau=0.5, m=1.2)
+    >>> activation_module("gelu")
+    SymbolicActivation(gelu)
+    """
+    if isinstance(activation, Init):
+        mod = activation_module(activation.activation, **params)
+        mod.init = activation
+        return mod
+    act = get_activation(activation, **params)
+    cls = ACTIVATIONS.get(act.name)
+    if cls is not None and act.name != "plain_relu" and act.expr == CATALOGUE[act.name].expr:
+        return cls(**act.values)
+    return SymbolicActivation(act)
+
+
 def make_activation(name: str, *, sparsity: float | None = None,
                     target_slope: float | None = None, q_star: float = 1.0,
-                    **params: float) -> SparseActivation:
+                    **params: float) -> SymbolicActivation:
     r"""Module by catalogue name, from a target sparsity (and slope) or explicit parameters.
 
     Parameters
     ----------
-    name : {"relu", "st", "crelu", "cst", "plain_relu"}
+    name : str
+        ``"relu"``, ``"st"``, ``"crelu"``, ``"cst"``, ``"plain_relu"`` (which take a target
+        sparsity) or any other catalogue name (``"gelu"``, ``"tanh"``, ...; explicit
+        parameters only).
     sparsity : float, optional
         Target sparsity :math:`s` at :math:`q^*` (eq. 12); sets ``tau``.
     target_slope : float, optional
@@ -326,7 +436,10 @@ def make_activation(name: str, *, sparsity: float | None = None,
     ReLUTau(tau=0)
     """
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+        if sparsity is not None or target_slope is not None:
+            raise ValueError(f"activation: a target sparsity/slope needs one of "
+                             f"{sorted(ACTIVATIONS)}, got {name!r}")
+        return activation_module(name, **params)
     cls = ACTIVATIONS[name]
     if name == "plain_relu":
         if sparsity is not None or target_slope is not None or params:
@@ -354,14 +467,14 @@ def make_activation(name: str, *, sparsity: float | None = None,
 def _resolve_init(activation: Any, q_star: float) -> Init:
     if isinstance(activation, Init):
         return activation
-    if isinstance(activation, SparseActivation):
+    if isinstance(activation, SymbolicActivation):
         return activation.eoc(q_star)
     if isinstance(activation, (str, Activation)):
         return eoc_init(activation, q_star=q_star)
     if isinstance(activation, nn.ReLU):
         return eoc_init("relu", tau=0.0, q_star=q_star)
-    raise ValueError("activation must be an Init, a SparseActivation, nn.ReLU, an eoctheory "
-                     f"Activation or a name; got {type(activation).__name__}")
+    raise ValueError("activation must be an Init, a SymbolicActivation, nn.ReLU, an "
+                     f"eoctheory Activation or a name; got {type(activation).__name__}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -423,7 +536,7 @@ def eoc_init_(model: nn.Module, activation: Any, *, q_star: float = 1.0,
     Parameters
     ----------
     model : nn.Module
-    activation : SparseActivation, nn.ReLU, Init, Activation or str
+    activation : SymbolicActivation, nn.ReLU, Init, Activation or str
         The activation the model uses (a name takes ``sparsity``, ``target_slope`` and
         ``**params`` to set its parameters).
     q_star : float, default 1
@@ -457,19 +570,17 @@ def eoc_init_(model: nn.Module, activation: Any, *, q_star: float = 1.0,
 def _act_module(activation: Any) -> nn.Module:
     if isinstance(activation, nn.Module):
         return activation
-    if isinstance(activation, str):
+    if isinstance(activation, str) and activation in ACTIVATIONS:
         return make_activation(activation)
-    if isinstance(activation, Init):
-        return ACTIVATIONS[activation.activation.name].from_init(activation)
-    raise ValueError("activation must be an nn.Module, an Init or a name")
+    if isinstance(activation, (str, Activation, Init)):
+        return activation_module(activation)
+    raise ValueError("activation must be an nn.Module, an Init, an eoctheory Activation or a "
+                     f"name; got {type(activation).__name__}")
 
 
 def _copy_act(act: nn.Module) -> nn.Module:
-    if isinstance(act, SparseActivation):
-        new = type(act)(act.tau, act.m) if act.has_m else type(act)(act.tau)
-        if hasattr(act, "init"):
-            new.init = act.init
-        return new
+    if isinstance(act, SymbolicActivation):
+        return act.copy()
     return type(act)() if isinstance(act, nn.ReLU) else act
 
 
@@ -482,13 +593,19 @@ def dnn(in_features: int, width: int = 300, depth: int = 100, n_classes: int = 1
     :math:`l = 2..L` (``L = depth``, width :math:`N_l` = ``width``), logits
     :math:`W^{L+1}\phi(h^L) + b^{L+1}` (eq. 1). A plain :class:`torch.nn.Sequential`
     (``Flatten``, then ``Linear``, activation, ..., ``Linear``); call :func:`eoc_init_`
-    on it. The activation module is copied per layer.
+    on it. ``activation`` is a module (copied per layer), a catalogue name, an
+    :class:`~eoctheory.engine.activations.Activation` (custom expressions included) or an
+    :class:`~eoctheory.nets.reference.Init`.
 
     Examples
     --------
     >>> model = dnn(784, width=300, depth=100, activation=CReLU(1.0, 1.2))
     >>> len(weight_layers(model))
     101
+    >>> from eoctheory import Activation
+    >>> ramp = Activation.from_string("Piecewise((0, x < 0.3), (2*(x - 0.3), x < 1), (1.4, True))")
+    >>> dnn(10, width=8, depth=2, activation=ramp)[2]
+    SymbolicActivation(custom)
     """
     in_features = _check_int(in_features, "in_features")
     width = _check_int(width, "width")
@@ -556,14 +673,7 @@ def from_reference(net: Network, *, readout: bool = False) -> nn.Sequential:
     (``readout=False``) -- or with the activation when ``readout=True`` (then every
     :math:`\phi(h^l)` is a module output).
     """
-    name = net.activation.name
-    if name not in ACTIVATIONS:
-        raise ValueError(f"net: activation {name!r} has no torch module "
-                         f"(supported: {sorted(ACTIVATIONS)})")
-    v = net.activation.values
-    cls = ACTIVATIONS[name]
-    act = cls(float(v.get("tau", 0.0)), float(v["m"])) if cls.has_m else \
-        cls(float(v.get("tau", 0.0)))
+    act = activation_module(net.activation)
     dtype = torch.float64 if net.dtype == np.float64 else torch.float32
     K = net.kernel_size
     mods: list[nn.Module] = []
@@ -611,7 +721,7 @@ class SparsityMonitor(_Monitor):
 
     The sparsity of layer :math:`l` is the fraction of zeros in :math:`\phi(h^l)` over
     everything seen since the last :meth:`reset` (the empirical eq. 12). Hooks are added to
-    every :class:`SparseActivation` and ``nn.ReLU`` of ``model`` (or to ``modules``).
+    every :class:`SymbolicActivation` and ``nn.ReLU`` of ``model`` (or to ``modules``).
     While ``enabled`` is False the hooks return at once. Counting is done with
     ``count_nonzero`` on the hook's output, no copies are kept.
 
@@ -627,7 +737,7 @@ class SparsityMonitor(_Monitor):
     def __init__(self, model: nn.Module, modules: Sequence[nn.Module] | None = None) -> None:
         super().__init__()
         mods = list(modules) if modules is not None else [
-            m for m in model.modules() if isinstance(m, (SparseActivation, nn.ReLU))]
+            m for m in model.modules() if isinstance(m, (SymbolicActivation, nn.ReLU))]
         if not mods:
             raise ValueError("model: no activation module to monitor")
         self.modules = mods
@@ -755,7 +865,7 @@ def layer_stats(model: nn.Sequential, x: torch.Tensor, activation: nn.Module | N
     q, sp = [], []
     act = activation
     if act is None:
-        acts = [m for m in model.modules() if isinstance(m, (SparseActivation, nn.ReLU))]
+        acts = [m for m in model.modules() if isinstance(m, (SymbolicActivation, nn.ReLU))]
         act = acts[0] if acts else None
     for h in hs:
         B = h.shape[0]

@@ -50,9 +50,10 @@ def inits():
     ("cst", {"tau": 0.5, "m": 1.2}), ("plain_relu", {}), ("hardtanh", {}), ("tanh", {}),
     ("identity", {}), ("st", {"tau": 0.0})])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fast_kernels_match_symbolic_activation(name, params, dtype):
-    fast, slow = pointwise(name, **params), pointwise(name, generic=True, **params)
-    assert fast.fast and not slow.fast
+def test_hand_written_kernels_match_generated_kernels(name, params, dtype):
+    fast, slow = pointwise(name, kernel="hand", **params), pointwise(name, kernel="generated",
+                                                                     **params)
+    assert not fast.generated and slow.generated
     h = np.random.default_rng(0).normal(0, 2, (50, 40)).astype(dtype)
     a1, a2 = np.empty_like(h), np.empty_like(h)
     fast.phi(h, a1)
@@ -69,7 +70,7 @@ def test_fast_kernels_match_symbolic_activation(name, params, dtype):
 def test_user_activation_goes_generic():
     act = eoc.Activation.from_string("Piecewise((0, x < tau), (x - tau, True))", "mine",
                                      params={"tau": 0.3})
-    assert not pointwise(act).fast
+    assert pointwise(act).generated
     net = Network(act, [20, 30, 30], 2.0, 0.1, rng=0)
     ref = Network("relu", [20, 30, 30], 2.0, 0.1, rng=0, tau=0.3)
     x = np.random.default_rng(1).standard_normal((4, 20))
