@@ -117,4 +117,4 @@ def setting_from_args(args: argparse.Namespace, activation=None):
     from eoctheory.theory.setting import resolve_setting
 
     act = activation if activation is not None else activation_from_args(args)
-    return resolve_setting(act, **setting_kwargs(args))
+    return resolve_setting(act, default_slope=True, **setting_kwargs(args))

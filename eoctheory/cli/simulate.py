@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:  # before the work: a bad path must not cost a simulation
         check_output_file(args.plot, "--plot", PLOT_SUFFIXES)
     init = resolve_setting(activation_from_args(args), sigma_w2=args.sigma_w2,
-                           sigma_b2=args.sigma_b2, **setting_kwargs(args))
+                           sigma_b2=args.sigma_b2, default_slope=True, **setting_kwargs(args))
     res = simulate(init, width=args.width, depth=args.depth, seeds=args.seeds,
                    batch=args.batch, rho_input=args.rho,
                    kernel_size=kernel if args.cnn else 1, channels=args.channels,

@@ -71,6 +71,7 @@ except ImportError as _exc:  # pragma: no cover - exercised without torch
 from eoctheory.engine.activations import CATALOGUE, Activation, get_activation
 from eoctheory.nets.kernels import torch_function
 from eoctheory.nets.reference import Init, Network, eoc_init
+from eoctheory.theory.setting import resolve_setting
 
 __all__ = [
     "ACTIVATIONS",
@@ -320,11 +321,8 @@ class SparseActivation(SymbolicActivation):
         if not cls.has_m and (m is not None or target_slope is not None):
             bad = "m" if m is not None else "target_slope"
             raise ValueError(f"{bad}: {cls.__name__} has no clipping height m")
-        if cls.has_m and m is None and target_slope is None:
-            target_slope = 0.7
-        ini = eoc_init(cls.name, sparsity=sparsity, m=m, target_slope=target_slope,
-                       q_star=q_star)
-        return cls.from_init(ini)
+        return cls.from_init(resolve_setting(cls.name, sparsity=sparsity, m=m,
+                                             target_slope=target_slope, q_star=q_star))
 
     @classmethod
     def from_init(cls, init: Init) -> SparseActivation:
@@ -410,58 +408,37 @@ def activation_module(activation: Activation | str | Init, **params: float
     return SymbolicActivation(act)
 
 
-def make_activation(name: str, *, sparsity: float | None = None,
+def make_activation(activation: Activation | str, *, sparsity: float | None = None,
                     target_slope: float | None = None, q_star: float = 1.0,
                     **params: float) -> SymbolicActivation:
-    r"""Module by catalogue name, from a target sparsity (and slope) or explicit parameters.
+    r"""The torch module of a setting: any activation, resolved by ``resolve_setting``.
 
     Parameters
     ----------
-    name : str
-        ``"relu"``, ``"st"``, ``"crelu"``, ``"cst"``, ``"plain_relu"`` (which take a target
-        sparsity) or any other catalogue name (``"gelu"``, ``"tanh"``, ...; explicit
-        parameters only).
+    activation : Activation or str
+        A catalogue name or an :class:`Activation` (a custom expression included).
     sparsity : float, optional
         Target sparsity :math:`s` at :math:`q^*` (eq. 12); sets ``tau``.
     target_slope : float, optional
-        :math:`V'(q^*)` on the EoC for the clipped activations (sets ``m``; default 0.7 when
-        ``sparsity`` is given and ``m`` is not).
+        :math:`V'(q^*)` on the EoC (sets ``m``; default 0.7 for activations with a clipping
+        height when ``m`` is not given, :data:`eoctheory.theory.setting.DEFAULT_TARGET_SLOPE`).
     q_star : float, default 1
     **params
-        ``tau``, ``m`` explicitly.
+        ``tau``, ``m`` and other parameters explicitly.
+
+    Returns
+    -------
+    SymbolicActivation
+        With ``.init`` the resolved :class:`~eoctheory.theory.setting.Setting`.
 
     Examples
     --------
     >>> make_activation("relu", sparsity=0.5)
     ReLUTau(tau=0)
     """
-    if name not in ACTIVATIONS:
-        if sparsity is not None or target_slope is not None:
-            raise ValueError(f"activation: a target sparsity/slope needs one of "
-                             f"{sorted(ACTIVATIONS)}, got {name!r}")
-        return activation_module(name, **params)
-    cls = ACTIVATIONS[name]
-    if name == "plain_relu":
-        if sparsity is not None or target_slope is not None or params:
-            raise ValueError("activation: plain_relu takes no sparsity/target_slope/tau")
-        mod = ReLUTau(0.0)
-        mod.init = eoc_init("relu", tau=0.0, q_star=q_star)
-        return mod
-    if sparsity is not None:
-        if "tau" in params:
-            raise ValueError("give at most one of sparsity and tau")
-        return cls.from_sparsity(sparsity, q_star=q_star, target_slope=target_slope,
-                                 m=params.get("m"))
-    if target_slope is not None:
-        if not cls.has_m:
-            raise ValueError(f"target_slope: {name!r} has no clipping height m")
-        ini = eoc_init(name, target_slope=target_slope, q_star=q_star,
-                       tau=params.get("tau", 0.0))
-        return cls.from_init(ini)
-    unknown = set(params) - ({"tau", "m"} if cls.has_m else {"tau"})
-    if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: not a parameter of {name!r}")
-    return cls(**params)
+    return activation_module(resolve_setting(activation, sparsity=sparsity,
+                                             target_slope=target_slope, q_star=q_star,
+                                             **params))
 
 
 def _resolve_init(activation: Any, q_star: float) -> Init:

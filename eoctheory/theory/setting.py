@@ -9,8 +9,8 @@ App. A):
   :math:`q^*` (eq. 12, :func:`~eoctheory.theory.eoc.tau_from_sparsity`);
 * the clipping height :math:`m` directly, or through the slope of the variance map that it
   should give on the Edge of Chaos, :math:`V'(q^*) =` ``target_slope``
-  (:func:`~eoctheory.theory.eoc.m_for_slope`); an activation with a clipping height and
-  neither given gets :data:`DEFAULT_TARGET_SLOPE`;
+  (:func:`~eoctheory.theory.eoc.m_for_slope`); an activation named by its catalogue name,
+  with a clipping height and neither given, gets :data:`DEFAULT_TARGET_SLOPE`;
 * :math:`(\sigma_w^2, \sigma_b^2)` on the Edge of Chaos by default,
 
 .. math::
@@ -180,8 +180,8 @@ class SettingArrays:
 
 def resolve_arrays(activation: Activation | str, *, sparsity: Any = None, tau: Any = None,
                    m: Any = None, target_slope: Any = None, q_star: Any = 1.0,
-                   sigma_w2: Any = None, sigma_b2: Any = None, default_slope: bool = True,
-                   **params: Any) -> SettingArrays:
+                   sigma_w2: Any = None, sigma_b2: Any = None,
+                   default_slope: bool | None = None, **params: Any) -> SettingArrays:
     r"""The vectorised core of :func:`resolve_setting`: every argument may be an array.
 
     The same rules and checks as :func:`resolve_setting`; the result's arrays broadcast
@@ -194,6 +194,8 @@ def resolve_arrays(activation: Activation | str, *, sparsity: Any = None, tau: A
     >>> g.shape, g.params["tau"].shape, g.sigma_w2.shape
     ((2, 2), (2, 2), (2, 2))
     """
+    if default_slope is None:
+        default_slope = isinstance(activation, str)
     act = get_activation(activation)
     names = act.param_names
     q = _finite_array(q_star, "q_star")
@@ -262,7 +264,7 @@ def resolve_setting(activation: Activation | str, *, sparsity: float | None = No
                     tau: float | None = None, m: float | None = None,
                     target_slope: float | None = None, q_star: float = 1.0,
                     sigma_w2: float | None = None, sigma_b2: float | None = None,
-                    default_slope: bool = True, **params: float) -> Setting:
+                    default_slope: bool | None = None, **params: float) -> Setting:
     r"""Turn (activation, sparsity | tau, m | target slope, q*) into a complete :class:`Setting`.
 
     Parameters
@@ -284,10 +286,12 @@ def resolve_setting(activation: Activation | str, *, sparsity: float | None = No
     sigma_w2, sigma_b2 : float, optional
         Give both to initialise off the Edge of Chaos (``target_slope`` then still refers to
         the EoC map, as in the paper).
-    default_slope : bool, default True
-        An activation with a clipping height ``m`` and neither ``m`` nor ``target_slope``
-        gets ``target_slope = DEFAULT_TARGET_SLOPE``; False keeps the activation's own value
-        of ``m`` instead.
+    default_slope : bool, optional
+        Whether an activation with a clipping height ``m`` and neither ``m`` nor
+        ``target_slope`` gets ``target_slope = DEFAULT_TARGET_SLOPE`` (True) or keeps its own
+        value of ``m`` (False). By default True for a catalogue name (whose ``m`` is only a
+        placeholder) and False for an :class:`Activation` object (whose values were set by
+        its maker); the command line always uses True.
     **params
         Values of the activation's other parameters.
 

@@ -111,3 +111,13 @@ def test_m_for_slope_unique_for_paper_activations():
     sol = m_for_slope("crelu", np.array([0.3, 0.5, 0.7, 0.9]), sparsity=np.array([[0.5], [0.85]]))
     assert sol.n_solutions.shape == (2, 4) and np.all(sol.n_solutions == 1)
     assert all(len(o) == 0 for o in sol.other_m.ravel())
+
+
+def test_activation_objects_keep_their_clipping_height():
+    """A name gets the default slope; an Activation object keeps the m its maker set."""
+    act = get_activation("crelu", tau=0.5, m=1.5)
+    s = resolve_setting(act)
+    assert (s.tau, s.m, s.target_slope) == (0.5, 1.5, None)
+    named = resolve_setting("crelu", tau=0.5)
+    assert named.target_slope == DEFAULT_TARGET_SLOPE and named.tau == 0.5
+    assert named.variance_slope == pytest.approx(DEFAULT_TARGET_SLOPE, abs=1e-12)
