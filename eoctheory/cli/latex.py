@@ -15,7 +15,8 @@ import argparse
 import sys
 
 from eoctheory.cli.options import activation_from_args, add_activation_arguments
-from eoctheory.latex.printer import CDF_MODES, QUANTITIES
+from eoctheory.latex.printer import CDF_MODES
+from eoctheory.latex.quantities import QUANTITIES
 
 HELP = "print an activation's derived closed forms (V, V', V'', chi_1, EoC, ...) as LaTeX"
 
@@ -39,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eoctheory.latex.printer import latex_equation, write_derivations
+    from eoctheory.latex.document import write_derivations
+    from eoctheory.latex.quantities import latex_equation
 
     if args.write_derivations is not None:
         from eoctheory.files import check_writable_dir

@@ -39,13 +39,17 @@ def _load(name: str) -> ModuleType:
         from eoctheory.cli import simulate as mod
     elif name == "recommend":
         from eoctheory.cli import recommend as mod
+    elif name == "train":
+        from eoctheory.cli import train as mod
+    elif name == "sweep":
+        from eoctheory.cli import sweep as mod
     else:  # pragma: no cover - COMMANDS and this table are kept together
         raise KeyError(name)
     return mod
 
 
 #: The commands, in the order ``--help`` lists them (each loaded only when it runs).
-COMMANDS = ("check", "latex", "simulate", "recommend")
+COMMANDS = ("check", "latex", "simulate", "recommend", "train", "sweep")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -163,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args.argv_text = list(sys.argv[2:] if argv is None else argv[1:])
         if getattr(args, "_run", None) is None:
             parser.print_help(sys.stderr)
             return 2

@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "activation_from_args",
+    "param_values",
     "add_activation_arguments",
     "add_setting_arguments",
     "setting_from_args",
@@ -46,7 +47,7 @@ def add_activation_arguments(p: argparse.ArgumentParser, positional: bool = True
                    help="value of another parameter of a custom activation (repeatable)")
 
 
-def _param_values(items: list[str]) -> dict[str, float]:
+def param_values(items: list[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -71,7 +72,7 @@ def activation_from_args(args: argparse.Namespace):
     from eoctheory.engine.activations import Activation, get_activation
 
     name = str(args.activation)
-    extra = _param_values(getattr(args, "param", []) or [])
+    extra = param_values(getattr(args, "param", []) or [])
     expr = getattr(args, "expr", None)
     if name.lower() == "custom":
         if not expr:

@@ -53,7 +53,7 @@ def _finite(x: float | None, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eoctheory.theory.finite_width import min_width, recommend
+    from eoctheory.theory.recommend import min_width, recommend
 
     act = activation_from_args(args)
     for name in ("sparsity", "risk", "q_star", "m", "band", "grad_limit"):

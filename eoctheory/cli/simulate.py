@@ -77,7 +77,7 @@ def _fmt(v: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from eoctheory.files import check_output_file
-    from eoctheory.nets.reference import simulate
+    from eoctheory.nets.simulation import simulate
     from eoctheory.theory.setting import resolve_setting
 
     for name in ("channels", "kernel", "positions"):  # CNN options without --cnn

@@ -1,6 +1,6 @@
 r"""Sweeps over (activation, sparsity, target slope, seed): the paper's Table 2, reduced.
 
-``python -m eoctheory.experiments.sweep --settings relu:0.6 crelu:0.85:0.7 plain_relu --seeds 2
+``python -m eoctheory sweep --settings relu:0.6 crelu:0.85:0.7 plain_relu --seeds 2
 --epochs 2 --limit 10000 --data-dir ../shared/data/mnist --out results/run``
 
 Each run is one :func:`eoctheory.experiments.train.train` job. Runs go to a local process pool by default
@@ -31,9 +31,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from eoctheory.cli.main import OneLineParser, integer
-from eoctheory.experiments.train import (ACTIVATION_NAMES, TrainConfig, _finite_max, add_arguments,
-                             config_from_args, require_torch)
+from eoctheory.experiments.train import TrainConfig, finite_max
 
 __all__ = ["PAPER_REDUCED", "parse_setting", "run_sweep", "summarise", "format_summary",
            "main"]
@@ -42,7 +40,6 @@ __all__ = ["PAPER_REDUCED", "parse_setting", "run_sweep", "summarise", "format_s
 PAPER_REDUCED = ("plain_relu", "relu:0.6", "relu:0.7", "st:0.6", "crelu:0.7:0.7",
                  "crelu:0.85:0.7", "cst:0.7:0.7", "cst:0.85:0.7")
 
-PROG = "python -m eoctheory.experiments.sweep"
 #: Largest ``--seeds`` (each seed is a full training run per setting).
 MAX_SEEDS = 1000
 
@@ -52,22 +49,30 @@ ROW_FIELDS = ("setting", "activation", "sparsity", "target_slope", "seed", "tau"
               "init_test_sparsity", "max_grad_norm_first_steps", "epoch_seconds", "n_train")
 
 
-def parse_setting(text: str) -> dict[str, Any]:
+def parse_setting(text: str, expr: str | None = None,
+                  params: dict | None = None) -> dict[str, Any]:
     """``"crelu:0.85:0.7"`` -> ``{"activation": "crelu", "sparsity": 0.85, "target_slope": 0.7}``.
+
+    NAME is a catalogue name or ``custom`` (then ``expr``, and ``params`` for parameters
+    other than tau and m, define it).
 
     Raises
     ------
     ValueError
         Unknown activation or a number that does not parse (naming ``settings``).
     """
+    from eoctheory.engine.activations import list_activations
+
     parts = text.strip().split(":")
     name = parts[0]
-    if name not in ACTIVATION_NAMES:
-        raise ValueError(f"settings: activation must be one of {ACTIVATION_NAMES}, "
-                         f"got {name!r} in {text!r}")
+    if name not in (*list_activations(), "custom"):
+        raise ValueError(f"settings: activation must be one of {', '.join(list_activations())} "
+                         f"or custom (with --expr), got {name[:40]!r} in {text[:60]!r}")
     if len(parts) > 3:
         raise ValueError(f"settings: expected NAME[:SPARSITY[:TARGET_SLOPE]], got {text!r}")
     out: dict[str, Any] = {"activation": name, "sparsity": None, "target_slope": None}
+    if name == "custom":
+        out.update(expr=expr, params=dict(params or {}))
     try:
         if len(parts) > 1 and parts[1]:
             out["sparsity"] = float(parts[1])
@@ -75,12 +80,9 @@ def parse_setting(text: str) -> dict[str, Any]:
             out["target_slope"] = float(parts[2])
     except ValueError:
         raise ValueError(f"settings: not a number in {text!r}") from None
-    if name in ("crelu", "cst") and out["target_slope"] is None:
-        out["target_slope"] = 0.7
-    TrainConfig(**out).validate()
-    if name != "plain_relu":  # reachable sparsity and slope? (fails fast, names the parameter)
-        from eoctheory.nets.reference import eoc_init
-        eoc_init(name, sparsity=out["sparsity"], target_slope=out["target_slope"])
+    st = TrainConfig(**out).setting()  # reachable sparsity and slope? (names the parameter)
+    if out["target_slope"] is None and st.target_slope is not None:
+        out["target_slope"] = st.target_slope  # the default slope, recorded in the table
     return out
 
 
@@ -186,7 +188,7 @@ def summarise(rows: Sequence[dict]) -> list[dict]:
             else math.nan,
             "test_sparsity_std": float(np.std(sp[np.isfinite(sp)], ddof=1))
             if np.isfinite(sp).sum() > 1 else 0.0,
-            "max_grad_norm_first_steps": _finite_max([r["max_grad_norm_first_steps"]
+            "max_grad_norm_first_steps": finite_max([r["max_grad_norm_first_steps"]
                                                       for r in rs]),
             "epoch_seconds": float(np.mean([r["epoch_seconds"] for r in rs])),
         })
@@ -251,90 +253,11 @@ def write_results(out: str | os.PathLike, rows: Sequence[dict], summary: Sequenc
         atomic_write_text(out / name, text)
 
 
-def build_parser() -> OneLineParser:
-    p = OneLineParser(prog=PROG,
-                      description="Sweep (activation, sparsity, target slope, seed) training "
-                                  "runs and summarise them like the paper's Table 2.")
-    p.add_argument("--settings", nargs="+", default=list(PAPER_REDUCED),
-                   metavar="NAME[:S[:V1]]",
-                   help="settings (default: the reduced paper experiment: "
-                        + " ".join(PAPER_REDUCED) + ")")
-    p.add_argument("--seeds", type=integer(1, MAX_SEEDS), default=2,
-                   help=f"seeds 0..N-1 per setting, at most {MAX_SEEDS} (default 2)")
-    p.add_argument("--workers", type=integer(1), default=None,
-                   help="local processes (default: CPU count)")
-    p.add_argument("--scheduler", default=None,
-                   help="Dask scheduler address (tcp://HOST:PORT): run there instead")
-    p.add_argument("--out", default="sweep",
-                   help="output directory (default ./sweep; created if missing)")
-    add_arguments(p)
-    p.set_defaults(threads=1)
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m eoctheory.experiments.sweep``; returns the exit code.
+    """``python -m eoctheory.experiments.sweep``: the ``sweep`` command under its old name."""
+    from eoctheory.cli.main import main as cli_main
 
-    0 done; 2 a user mistake (bad setting or option, unwritable ``--out``, torch or dask
-    missing, MNIST not found), one line on stderr before any run; 141 stdout closed.
-    """
-    from eoctheory.cli.main import run_entry_point
-
-    return run_entry_point(PROG, _main, argv)
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    from eoctheory.cli.main import report_user_error
-    from eoctheory.experiments.data import DataNotFoundError
-    from eoctheory.files import check_writable_dir
-
-    args = build_parser().parse_args(argv)
-    settings = [parse_setting(s) for s in args.settings]
-    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
-    base = config_from_args(args, out=args.out, progress=False)
-    for st in settings:  # every run's configuration, memory included, before any work
-        replace(base, **st).validate()
-    check_writable_dir(args.out, "--out", create=True)
-    try:
-        torch = require_torch()
-        if args.scheduler is not None:
-            try:
-                import dask.distributed  # noqa: F401
-            except ImportError:
-                raise ValueError("--scheduler needs dask: pip install 'dask[distributed]'") \
-                    from None
-        if args.dataset == "mnist":  # fail fast, in this process, if MNIST is missing
-            from eoctheory.experiments.data import find_mnist, load_mnist
-            if find_mnist(args.data_dir)[0] is None:
-                load_mnist(args.data_dir)
-    except (ModuleNotFoundError, DataNotFoundError) as exc:
-        if isinstance(exc, ModuleNotFoundError) and exc.name != "torch":
-            raise
-        return report_user_error(PROG, exc)
-    n = len(settings) * args.seeds
-    t0 = time.perf_counter()
-    count = [0]
-
-    def progress(row: dict) -> None:
-        count[0] += 1
-        sys.stderr.write(f"[{count[0]}/{n} {time.perf_counter() - t0:6.0f} s] "
-                         f"{row['setting']} seed {row['seed']}: test acc "
-                         f"{row['test_acc']:.4f}, test sparsity {row['test_sparsity']:.4f}"
-                         f"{' (diverged)' if row['diverged'] else ''}\n")
-
-    rows = run_sweep(base, settings, list(range(args.seeds)), workers=workers,
-                     scheduler=args.scheduler, on_result=progress)
-    summary = summarise(rows)
-    cmd = "python -m eoctheory.experiments.sweep " + " ".join(
-        sys.argv[1:] if argv is None else list(argv))
-    meta = {"command": cmd, "wall_seconds": round(time.perf_counter() - t0, 1),
-            "torch": torch.__version__, "workers": workers,
-            "scheduler": args.scheduler}
-    write_results(args.out, rows, summary, meta)
-    print(format_summary(summary))
-    print(f"\n{n} runs in {meta['wall_seconds']} s; tables in {args.out}/ "
-          "(results.csv, results.json, summary.md, summary.csv)")
-    return 0
+    return cli_main(["sweep", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

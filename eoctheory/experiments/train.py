@@ -33,7 +33,6 @@ exit status 2. Every output file is written atomically (:mod:`eoctheory.files`);
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -45,19 +44,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eoctheory.cli.main import OneLineParser, integer
 
-__all__ = ["ACTIVATION_NAMES", "TORCH_MISSING", "TrainConfig", "build_parser", "main",
+__all__ = ["ACTIVATION_NAMES", "TORCH_MISSING", "TrainConfig", "finite_max", "main",
            "prepare_data", "require_torch", "train"]
 
-#: activations the harness builds (catalogue names).
+#: The paper's activations (any catalogue name, or ``custom`` with ``expr``, also trains).
 ACTIVATION_NAMES = ("relu", "st", "crelu", "cst", "plain_relu")
 
 #: The message when torch is missing (``train`` and the command line).
 TORCH_MISSING = ("torch is not installed: pip install torch (CPU build: pip install torch "
                  "--index-url https://download.pytorch.org/whl/cpu)")
 
-PROG = "python -m eoctheory.experiments.train"
 
 
 def require_torch():
@@ -77,12 +74,18 @@ class TrainConfig:
 
     Attributes
     ----------
-    activation : {"relu", "st", "crelu", "cst", "plain_relu"}
+    activation : str
+        A catalogue name (``relu``, ``st``, ``crelu``, ``cst``, ``plain_relu``, ``gelu``, ...)
+        or ``custom`` with ``expr``.
+    expr : str, optional
+        :math:`\phi(x)` of a ``custom`` activation (read by the safe expression reader).
+    params : dict
+        Values of a custom activation's parameters other than ``tau`` and ``m``.
     sparsity : float, optional
-        Target sparsity :math:`s` at :math:`q^*` (sets :math:`\tau`, eq. 12). Required
-        except for ``plain_relu``.
+        Target sparsity :math:`s` at :math:`q^*` (sets :math:`\tau`, eq. 12).
     target_slope : float, optional
-        :math:`V'(q^*)` on the EoC, sets :math:`m` (CReLU, CST; default 0.7).
+        :math:`V'(q^*)` on the EoC, sets :math:`m` (default 0.7 for activations with a
+        clipping height; :func:`eoctheory.theory.setting.resolve_setting`).
     m : float, optional
         Clipping height given directly (exclusive with ``target_slope``).
     q_star : float
@@ -112,7 +115,10 @@ class TrainConfig:
     """
 
     activation: str = "crelu"
+    expr: str | None = None
+    params: dict = field(default_factory=dict)
     sparsity: float | None = None
+    tau: float | None = None
     target_slope: float | None = None
     m: float | None = None
     q_star: float = 1.0
@@ -136,23 +142,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad parameter."""
         from eoctheory.experiments.data import DATASETS
-        if self.activation not in ACTIVATION_NAMES:
-            raise ValueError(f"activation must be one of {ACTIVATION_NAMES}, "
-                             f"got {self.activation!r}")
-        if self.activation == "plain_relu":
-            for k in ("sparsity", "target_slope", "m"):
-                if getattr(self, k) is not None:
-                    raise ValueError(f"{k}: plain_relu takes no {k}")
-        elif self.sparsity is None:
-            raise ValueError(f"sparsity is required for activation {self.activation!r}")
-        if self.activation in ("relu", "st") and (self.target_slope is not None
-                                                   or self.m is not None):
-            bad = "target_slope" if self.target_slope is not None else "m"
-            raise ValueError(f"{bad}: {self.activation!r} has no clipping height m")
-        if self.m is not None and self.target_slope is not None:
-            raise ValueError("target_slope: give at most one of m and target_slope")
-        if self.sparsity is not None and not 0 < self.sparsity < 1:
-            raise ValueError(f"sparsity must be in (0, 1), got {self.sparsity!r}")
+
+        self.setting()  # the activation and its setting (one line naming what is wrong)
         for k in ("depth", "width", "epochs", "batch_size", "grad_steps"):
             v = getattr(self, k)
             low = 0 if k in ("epochs", "grad_steps") else 1
@@ -180,6 +171,30 @@ class TrainConfig:
                         f"batch_size {self.batch_size}", nbytes=self.estimate_memory(),
                         hint="lower width, depth or batch_size")
 
+    def resolved_activation(self):
+        """The :class:`~eoctheory.engine.activations.Activation` of ``activation``/``expr``."""
+        from eoctheory.engine.activations import Activation, get_activation
+
+        if self.activation == "custom":
+            if not self.expr:
+                raise ValueError("activation 'custom' needs expr (--expr on the command line)")
+            return Activation.from_string(self.expr, name="custom", params=self.params or None)
+        if self.expr:
+            raise ValueError(f"expr goes with activation 'custom' (got {self.activation!r})")
+        if self.params:
+            raise ValueError(f"params go with activation 'custom' (got {self.activation!r})")
+        return get_activation(self.activation)
+
+    def setting(self):
+        """The resolved :class:`~eoctheory.theory.setting.Setting` (default slope 0.7 for
+        activations with a clipping height, as on the command line)."""
+        from eoctheory.theory.setting import resolve_setting
+
+        return resolve_setting(self.resolved_activation(), sparsity=self.sparsity,
+                               tau=self.tau, m=self.m,
+                               target_slope=self.target_slope, q_star=self.q_star,
+                               default_slope=True)
+
     def estimate_memory(self) -> float:
         """Bytes the run needs at its peak: weights, gradients and optimiser state (float32),
         the activations autograd keeps for one mini-batch and for one evaluation chunk, and
@@ -194,6 +209,8 @@ class TrainConfig:
     def label(self) -> str:
         """Short name of the setting, e.g. ``crelu-s0.85-v0.7``."""
         parts = [self.activation]
+        if self.tau is not None:
+            parts.append(f"t{self.tau:g}")
         if self.sparsity is not None:
             parts.append(f"s{self.sparsity:g}")
         if self.target_slope is not None:
@@ -280,7 +297,7 @@ def _bar(iterable, total: int, desc: str, enabled: bool):
                 mininterval=1.0)
 
 
-def _finite_max(a: Any) -> float:
+def finite_max(a: Any) -> float:
     """Largest finite value (NaN if none; no warning on all-NaN input)."""
     a = np.asarray(a, float)
     a = a[np.isfinite(a)]
@@ -377,14 +394,13 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
     if data is None:
         data = prepare_data(cfg)
     torch.manual_seed(cfg.seed)
-    act = et.make_activation(cfg.activation, sparsity=cfg.sparsity,
-                             target_slope=cfg.target_slope,
-                             q_star=cfg.q_star, **({"m": cfg.m} if cfg.m is not None else {}))
+    st = cfg.setting()
+    act = et.activation_module(st)
     n_in = data.x_train.shape[1]
     model = et.dnn(n_in, cfg.width, cfg.depth, data.n_classes, act, flatten=False)
     gen = torch.Generator().manual_seed(cfg.seed)
     ini = et.eoc_init_(model, act, q_star=cfg.q_star, first_layer="preserve", generator=gen)
-    init_info = {"tau": act.tau, "m": getattr(act, "m", None), "sigma_w2": ini.sigma_w2,
+    init_info = {"tau": st.tau, "m": st.m, "sigma_w2": ini.sigma_w2,
                  "sigma_b2": ini.sigma_b2, "V_prime": ini.V_prime, "V_second": ini.V_second,
                  "expected_sparsity": ini.sparsity}
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
@@ -462,7 +478,7 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
             history[0]["test_sparsity"], "train_loss": last["train_loss"],
         "epochs_run": last["epoch"], "diverged": diverged, "steps": step,
         "epoch_seconds": float(np.mean(ep_times)) if ep_times else float("nan"),
-        "max_grad_norm_first_steps": _finite_max(grads),
+        "max_grad_norm_first_steps": finite_max(grads),
         "data_source": _portable(data.source), "n_train": n, "n_val": len(data.y_val),
         "n_test": len(data.y_test), "history": history,
     }
@@ -477,100 +493,19 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
     return summary
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The training options (shared with :mod:`eoctheory.experiments.sweep`)."""
-    p.add_argument("--depth", type=integer(1), default=100, help="hidden layers (default 100)")
-    p.add_argument("--width", type=integer(1), default=300, help="layer width (default 300)")
-    p.add_argument("--epochs", type=integer(0), default=1, help="epochs (paper: 200)")
-    p.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate (default 1e-3)")
-    p.add_argument("--batch-size", type=integer(1), default=64,
-                   help="mini-batch size (default 64)")
-    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
-    p.add_argument("--q-star", type=float, default=1.0, help="fixed-point variance q*")
-    p.add_argument("--dataset", default="mnist", help="mnist (default) or digits")
-    p.add_argument("--data-dir", default=None,
-                   help="directory with the MNIST IDX files (else $EOCTHEORY_DATA, the cache)")
-    p.add_argument("--limit", type=integer(1), default=None,
-                   help="use this many training images (before the 10%% validation split)")
-    p.add_argument("--test-limit", type=integer(1), default=None,
-                   help="use this many test images")
-    p.add_argument("--threads", type=integer(1), default=None, help="torch threads per run")
-    p.add_argument("--grad-steps", type=integer(0), default=15,
-                   help="steps whose per-layer gradient norms are plotted (default 15)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def build_parser() -> OneLineParser:
-    p = OneLineParser(prog=PROG,
-                      description="Train an EoC-initialised DNN with a sparsifying activation "
-                                  "(the paper's Sec. 4 experiment).")
-    p.add_argument("--activation", required=True, choices=ACTIVATION_NAMES)
-    p.add_argument("--sparsity", type=float, default=None, help="target sparsity s at q*")
-    p.add_argument("--target-slope", type=float, default=None,
-                   help="V'(q*) on the EoC, sets m (CReLU/CST; default 0.7)")
-    p.add_argument("--m", type=float, default=None, help="clipping height m (CReLU/CST)")
-    p.add_argument("--seed", type=integer(0), default=0)
-    p.add_argument("--out", default=None,
-                   help="output directory (default runs/SETTING-seedK; created if missing)")
-    add_arguments(p)
-    return p
-
-
-def config_from_args(args: argparse.Namespace, **override: Any) -> TrainConfig:
-    kw = dict(depth=args.depth, width=args.width, epochs=args.epochs, lr=args.lr,
-              batch_size=args.batch_size, momentum=args.momentum, q_star=args.q_star,
-              dataset=args.dataset, data_dir=args.data_dir, limit=args.limit,
-              test_limit=args.test_limit, threads=args.threads, grad_steps=args.grad_steps,
-              progress=not args.no_progress)
-    kw.update(override)
-    return TrainConfig(**kw)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m eoctheory.experiments.train``; returns the exit code.
+    """``python -m eoctheory.experiments.train``: the ``train`` command under its old name.
 
-    0 done; 2 a user mistake (bad option, memory over the limit, unwritable ``--out``,
-    torch missing, MNIST not found), one line on stderr before any work; 141 stdout closed.
+    ``--activation NAME`` is accepted as the command's ACTIVATION; prefer
+    ``python -m eoctheory train ACTIVATION ...``.
     """
-    from eoctheory.cli.main import run_entry_point
+    from eoctheory.cli.main import main as cli_main
 
-    return run_entry_point(PROG, _main, argv)
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    from eoctheory.cli.main import report_user_error
-    from eoctheory.experiments.data import DataNotFoundError
-    from eoctheory.files import check_writable_dir
-
-    args = build_parser().parse_args(argv)
-    cfg = config_from_args(args, activation=args.activation, sparsity=args.sparsity,
-                           target_slope=args.target_slope, m=args.m, seed=args.seed)
-    if cfg.activation in ("crelu", "cst") and cfg.m is None and cfg.target_slope is None:
-        cfg.target_slope = 0.7
-    if args.out is None:
-        cfg.out = os.path.join("runs", f"{cfg.label()}-seed{cfg.seed}")
-    else:
-        cfg.out = args.out
-    cfg.validate()
-    check_writable_dir(cfg.out, "--out", create=True)
-    try:
-        require_torch()
-        s = train(cfg)
-    except (ModuleNotFoundError, DataNotFoundError) as exc:
-        if isinstance(exc, ModuleNotFoundError) and exc.name != "torch":
-            raise
-        return report_user_error(PROG, exc)
-    ini = s["init"]
-    m_txt = f"  m = {ini['m']:.5g}" if ini["m"] is not None else ""
-    print(f"{s['setting']} seed {cfg.seed}: tau = {ini['tau']:.5g}{m_txt}  "
-          f"sigma_w^2 = {ini['sigma_w2']:.5g}  sigma_b^2 = {ini['sigma_b2']:.5g}  "
-          f"V'(q*) = {ini['V_prime']:.3g}  V''(q*) = {ini['V_second']:.3g}")
-    print(f"  epochs {s['epochs_run']}{' (diverged)' if s['diverged'] else ''}: "
-          f"train loss {s['train_loss']:.4g}  val acc {s['val_acc']:.4f}  "
-          f"test acc {s['test_acc']:.4f}  test sparsity {s['test_sparsity']:.4f} "
-          f"(at init {s['init_test_sparsity']:.4f})  {s['epoch_seconds']:.1f} s/epoch")
-    print(f"  log: {Path(cfg.out) / 'log.jsonl'}   Figure 5: {Path(cfg.out) / 'gradnorms.png'}")
-    return 0
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--activation" in args:
+        i = args.index("--activation")
+        args = args[i + 1:i + 2] + args[:i] + args[i + 2:]
+    return cli_main(["train", *args])
 
 
 if __name__ == "__main__":

@@ -174,7 +174,7 @@ ROWS = [
     ("train-width-1e5", TRAIN, [*TR, "--width", "100000", "--out", "{T}/run"], "memory"),
     ("train-out-under-file", TRAIN, [*TR, "--out", "{T}/afile/run"], "--out"),
     ("train-out-empty", TRAIN, [*TR, "--out", ""], "out"),
-    ("train-no-sparsity", TRAIN, ["--activation", "relu", "--out", "{T}/run"], "sparsity"),
+    ("train-custom-no-expr", MAIN, ["train", "custom", "--out", "{T}/run"], "needs expr"),
     ("train-depth-0", TRAIN, [*TR, "--depth", "0"], "--depth"),
     ("train-dataset", TRAIN, ["--activation", "relu", "--sparsity", "0.6", "--dataset",
                               "cifar", "--out", "{T}/run"], "dataset"),
@@ -315,7 +315,7 @@ def test_limits_can_be_lowered_by_environment(tmp_path):
 
 def test_write_derivations_refuses_an_empty_directory_name_before_deriving():
     """The library edge too (Path('') would silently be the current directory)."""
-    from eoctheory.latex.printer import write_derivations
+    from eoctheory.latex.document import write_derivations
 
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match="needs a path"):

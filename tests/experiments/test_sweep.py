@@ -25,10 +25,13 @@ def test_parse_setting():
                                                    "target_slope": 0.9}
     assert sweep.parse_setting("crelu:0.7")["target_slope"] == 0.7  # the default slope
     assert sweep.parse_setting("plain_relu")["sparsity"] is None
-    for bad, word in [("gelu:0.5", "activation"), ("relu:x", "number"),
-                      ("relu:0.6:0.7", "target_slope"), ("crelu", "sparsity")]:
+    for bad, word in [("gelu:0.5", "no threshold tau"), ("relu:x", "number"),
+                      ("relu:0.6:0.7", "target_slope"), ("foo", "activation"),
+                      ("custom:0.5", "needs expr")]:
         with pytest.raises(ValueError, match=word):
             sweep.parse_setting(bad)
+    custom = sweep.parse_setting("custom:0.7", expr="Max(0, x - tau)")
+    assert custom["expr"] == "Max(0, x - tau)" and custom["sparsity"] == 0.7
 
 
 def test_summary_mean_and_std_over_seeds():

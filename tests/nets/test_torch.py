@@ -313,10 +313,10 @@ def test_train_cli_on_a_tiny_mnist_subset(tmp_path):
 
 @pytest.mark.parametrize("argv,word", [
     (["--activation", "relu", "--sparsity", "0.6", "--target-slope", "0.7"], "target_slope"),
-    (["--activation", "crelu"], "sparsity"),
+    (["--activation", "custom"], "needs expr"),
     (["--activation", "crelu", "--sparsity", "1.5"], "sparsity"),
     (["--activation", "relu", "--sparsity", "0.6", "--epochs", "-1"], "epochs"),
-    (["--activation", "tanh"], "activation"),
+    (["--activation", "tanh", "--sparsity", "0.5"], "no threshold tau"),
     (["--activation", "relu", "--sparsity", "0.6", "--dataset", "cifar"], "dataset"),
     (["--activation", "relu", "--sparsity", "0.6", "--data-dir", "/nonexistent/x"], "looked in"),
 ])
