@@ -45,6 +45,7 @@ from eoctheory.engine.maps import (
 
 from eoctheory.theory.correlation import correlation_map
 from eoctheory.theory.eoc import eoc_point, m_for_slope, tau_from_sparsity
+from eoctheory.theory.setting import DEFAULT_TARGET_SLOPE, Setting, resolve_setting
 from eoctheory.theory.stability import assess, fixed_points, saddle_node
 
 __version__ = "0.1.0"
@@ -80,6 +81,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Activation",
     "CATALOGUE",
+    "DEFAULT_TARGET_SLOPE",
     "Derivation",
     "NotPiecewisePolynomial",
     "PAPER_ACTIVATIONS",
@@ -96,7 +98,9 @@ __all__ = [
     "eoc_point",
     "fixed_points",
     "m_for_slope",
+    "resolve_setting",
     "saddle_node",
+    "Setting",
     "stability",
     "tau_from_sparsity",
     "derive",
