@@ -2,4 +2,5 @@
 
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("torch") else ["eoctheory/nets/torch.py"]
+collect_ignore = [] if importlib.util.find_spec("torch") else [
+    "eoctheory/nets/torch.py", "eoctheory/nets/torch_kernels.py"]

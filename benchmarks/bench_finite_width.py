@@ -8,9 +8,9 @@ quantiles) < 0.5 s; the phase diagram (50 x 50 settings of one activation, risk 
 
 Validation: for each setting of the grid (the four paper activations, several sparsities
 and m, widths 100-1000, depths 20-100) ``K`` networks are drawn exactly in law
-(:func:`eoctheory.theory.finite_width.simulate_law`, forward and backward, O(N L) per network;
-it is tested against :class:`eoctheory.nets.Network` in tests/test_finite_width.py) and
-compared with :func:`eoctheory.theory.finite_width.predict`:
+(:func:`eoctheory.theory.finite_width_law.simulate_law`, forward and backward, O(N L) per
+network; it is tested against :class:`eoctheory.nets.Network` in tests/test_finite_width.py)
+and compared with :func:`eoctheory.theory.finite_width.predict`:
 
 * escape: P(q^l leaves [q*/4, 4q*] for some l <= L) (the failure of nets.simulate),
   with the binomial standard error of the simulated fraction;
@@ -47,6 +47,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from eoctheory.theory import finite_width as fw  # noqa: E402
+from eoctheory.theory.finite_width_law import simulate_law  # noqa: E402
 from eoctheory.nets import eoc_init  # noqa: E402
 
 #: (activation, sparsity, V'(q*) target or None, width, depth)
@@ -141,8 +142,8 @@ def validate(K: int) -> None:
         ini = eoc_init(name, sparsity=s, **({} if slope is None else {"target_slope": slope}))
         p = fw.predict(ini.activation, width=N, depth=L, sigma_w2=ini.sigma_w2,
                        sigma_b2=ini.sigma_b2, levels=LV, **ini.params)
-        q, gh = fw.simulate_law(ini.activation, width=N, depth=L, seeds=K,
-                                sigma_w2=ini.sigma_w2, sigma_b2=ini.sigma_b2, seed=100 + k)
+        q, gh = simulate_law(ini.activation, width=N, depth=L, seeds=K,
+                             sigma_w2=ini.sigma_w2, sigma_b2=ini.sigma_b2, seed=100 + k)
         with np.errstate(all="ignore"):
             bad = ~np.isfinite(q) | (q < 0.25) | (q > 4.0)
             esc = bad.any(axis=1)

@@ -6,7 +6,7 @@
   ``eoctheory.nets.torch.dnn``, one SGD step (forward, cross-entropy, backward, update) per
   call, for each activation with the hand-written module (fused torch compositions:
   ``relu``, ``softshrink``, ``hardtanh``; ``torch.nn.GELU``) and with the module generated
-  from the SymPy definition (``eoctheory.nets.kernels.torch_function``). Configurations are
+  from the SymPy definition (``eoctheory.nets.torch_kernels.torch_function``). Configurations are
   timed in interleaved rounds and the median over ``--repeat`` rounds is reported, so load
   from other processes hits all of them alike. Target: generated within 1.3x of hand-written.
 * NumPy: the reference network's pointwise kernels on a (128, 300) array, phi and
@@ -122,7 +122,7 @@ def torch_table() -> None:
           f"of {ARGS.repeat} interleaved rounds of {ARGS.steps} steps; "
           f"load average {before} -> {load()}")
     print(f"{'activation':26s} {'route':>8s} {'hand ms':>9s} {'gen ms':>9s} {'gen/hand':>9s}")
-    from eoctheory.nets.kernels import torch_route
+    from eoctheory.nets.torch_kernels import torch_route
 
     worst = 0.0
     for label, gen, _, _ in cases:

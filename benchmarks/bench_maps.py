@@ -1,6 +1,8 @@
 """Speed and accuracy of the compiled variance maps against the practical alternatives.
 
-For ReLU_tau, CReLU and CST: V, V', V'' on 10^3, 10^5, 10^6 values of q, ns per point, for
+For ReLU_tau, CReLU and CST (tau = 0.5, m = 1), and CReLU and CST with a short clipping
+window (m = 0.05, m/sqrt(q) < 0.25: the short-window rule at every point): V, V', V'' on
+10^3, 10^5, 10^6 values of q in [0.05, 5], ns per point, for
   compiled   eoctheory's SymPy-derived, lambdified closed forms (input checks included)
   hand       a hand-written NumPy closed form (THEORY.md §3; the practical limit)
   GH-n       Gauss-Hermite quadrature of degree n = 25, 100, 400 (V only)
@@ -28,6 +30,9 @@ from eoctheory.theory.eoc import tau_from_sparsity
 SQ2PI = np.sqrt(2 * np.pi)
 SW2 = 2.0
 PARAMS = {"relu": {"tau": 0.5}, "crelu": {"tau": 0.5, "m": 1.0}, "cst": {"tau": 0.5, "m": 1.0}}
+# short clipping windows: m / sqrt(q) from 0.022 to 0.22, below maps.SHORT_WIDTH everywhere,
+# so every point takes the short-window rule (the hand-written closed form loses digits there)
+SHORT = {"crelu": {"tau": 0.5, "m": 0.05}, "cst": {"tau": 0.5, "m": 0.05}}
 
 
 def pdf(x):
@@ -103,7 +108,9 @@ def max_rel(vals, q, oracle):
 def main():
     rng = np.random.default_rng(0)
     rows = []
-    for name, params in PARAMS.items():
+    cases = [(name, name, params) for name, params in PARAMS.items()]
+    cases += [(f"{name} m=0.05", name, params) for name, params in SHORT.items()]
+    for label, name, params in cases:
         act = eoc.get_activation(name, **params)
         eoc.variance_map(act, 1.0, SW2, 0.0)  # compile outside the timing
         for n in (10**3, 10**5, 10**6):
@@ -123,8 +130,8 @@ def main():
                 th = best_of(lambda: hand[qty](name, q, **params), reps) / n * 1e9
                 ec = max_rel(comp[qty](), q, orac[qty]) if n == 10**3 else np.nan
                 eh = max_rel(hand[qty](name, q, **params), q, orac[qty]) if n == 10**3 else np.nan
-                row = [name, n, qty, tc, th, tc / th, ec, eh]
-                if qty == "V":
+                row = [label, n, qty, tc, th, tc / th, ec, eh]
+                if qty == "V" and label == name:
                     for deg in (25, 100, 400):
                         if n <= 10**5 or deg <= 100:
                             tg = best_of(lambda: gh_V(act, q, deg, params), 2) / n * 1e9

@@ -3,7 +3,9 @@
     python benchmarks/bench_torch.py [--threads N] [--batch-size B] [--steps S] [--repeat R]
 
 The depth-100, width-300 DNN of the paper (Sec. 4) built by ``eoctheory.nets.torch.dnn``
-with each sparsifying activation (EoC-initialised), with and without the training harness's
+with each sparsifying activation (EoC-initialised; the modules' kernels are generated from
+the SymPy definitions, ``benchmarks/bench_kernels.py`` sets them beside hand-written
+ones), with and without the training harness's
 monitors attached (disabled, as during most of training), against the practical limit: a
 plain ``torch.nn.Sequential`` of ``Linear(784, 300), ReLU, ..., Linear(300, 10)`` of the
 same shape. Each configuration trains ``--steps`` SGD steps (cross-entropy, lr 1e-3) on

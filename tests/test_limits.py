@@ -69,7 +69,7 @@ def _fast_refusal(func, text="memory|would take"):
 
 @pytest.fixture(scope="module")
 def ini():
-    from eoctheory.nets.reference import eoc_init
+    from eoctheory.nets.network import eoc_init
 
     return eoc_init("relu", sparsity=0.6)
 
@@ -78,14 +78,14 @@ def ini():
                                 dict(seeds=10**6),
                                 dict(width=3000, kernel_size=3, channels=3000, positions=64)])
 def test_simulate_refuses_before_allocating(ini, kw):
-    from eoctheory.nets.reference import simulate
+    from eoctheory.nets.simulation import simulate
 
     msg = _fast_refusal(lambda: simulate(ini, **kw))
     assert msg.startswith("simulate(")
 
 
 def test_simulate_channels(ini):
-    from eoctheory.nets.reference import simulate
+    from eoctheory.nets.simulation import simulate
 
     with pytest.raises(ValueError, match="channels"):
         simulate(ini, width=8, depth=2, seeds=1, kernel_size=3, channels=0)
@@ -94,7 +94,8 @@ def test_simulate_channels(ini):
 
 
 def test_network_and_variance_trajectories_refuse(ini):
-    from eoctheory.nets.reference import Network, variance_trajectories
+    from eoctheory.nets.network import Network
+    from eoctheory.nets.trajectories import variance_trajectories
 
     _fast_refusal(lambda: Network.from_init(ini, [100_000] * 101))
     _fast_refusal(lambda: variance_trajectories(ini, 10**6, 100, 10**4, batch=8))
@@ -103,12 +104,13 @@ def test_network_and_variance_trajectories_refuse(ini):
 
 def test_predictor_refuses_before_allocating():
     from eoctheory.theory import finite_width as fw
+    from eoctheory.theory.recommend import min_width, recommend
 
     kw = dict(sparsity=0.7, target_slope=0.7)
     _fast_refusal(lambda: fw.predict("crelu", width=10**9, depth=10**6, **kw))
     _fast_refusal(lambda: fw.predicted_risk("crelu", width=300, depth=10**8, **kw))
-    _fast_refusal(lambda: fw.recommend("cst", sparsity=0.8, width=300, depth=10**6))
-    _fast_refusal(lambda: fw.min_width("cst", sparsity=0.8, m=1.6, depth=10**6))
+    _fast_refusal(lambda: recommend("cst", sparsity=0.8, width=300, depth=10**6))
+    _fast_refusal(lambda: min_width("cst", sparsity=0.8, m=1.6, depth=10**6))
     _fast_refusal(lambda: fw.check_summary("relu", {"tau": 0.2}, 2.0, 0.1, 1.0, 300, 10**6))
     with pytest.raises(ValueError, match="risk"):
         fw.check_summary("relu", {"tau": 0.2}, 2.0, 0.1, 1.0, 300, 10, risk=1.5)
@@ -137,7 +139,7 @@ def _peak(func) -> float:
                                 dict(width=64, depth=10, seeds=2, kernel_size=3, positions=16)])
 def test_simulate_memory_estimate_matches_the_measured_peak(ini, kw):
     """NumPy reports its allocations to tracemalloc: the estimate is within 30%."""
-    from eoctheory.nets.reference import estimate_simulate, simulate
+    from eoctheory.nets.simulation import estimate_simulate, simulate
 
     peak = _peak(lambda: simulate(ini, **kw))
     est = estimate_simulate(**kw)[0]

@@ -47,6 +47,9 @@ __all__ = [
     "NotPiecewisePolynomial",
     "piecewise_intervals",
     "gaussian_expectation",
+    "split_expectation",
+    "FinitePart",
+    "U",
     "canonical",
     "NUMPY_FUNCTIONS",
     "MPMATH_FUNCTIONS",
@@ -54,6 +57,7 @@ __all__ = [
 
 _SQRT2 = sp.sqrt(2)
 _SQRT2PI_INV = 1.0 / np.sqrt(2.0 * np.pi)
+_SQRT1_2 = float(np.sqrt(0.5))
 
 
 class GaussPDF(sp.Function):
@@ -162,17 +166,28 @@ def _np_pdf(x):
 
 
 def _np_mass(a, b):
-    """Phi(b) - Phi(a) without cancellation: upper tails when a > 0."""
+    r"""Phi(b) - Phi(a) (a <= b) without cancellation of the two CDFs.
+
+    Both ends positive: difference of upper tails :math:`\Phi(-a)-\Phi(-b)`; both negative:
+    of lower tails; an interval around 0: :math:`\tfrac12[\operatorname{erf}(b/\sqrt2) +
+    \operatorname{erf}(-a/\sqrt2)]`, a sum of two non-negative terms (relative accuracy
+    ~eps even for a tiny interval around 0, e.g. the dead zone of ST at sparsity 1e-12).
+    Intervals that are short *and* away from 0 still subtract: the compiled maps treat
+    those with a Gauss-Legendre rule on the exact width (:func:`split_expectation`).
+    """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.size and a.min() > 0:  # the common case (tau > 0): difference of upper tails
         return _sc.ndtr(-a) - _sc.ndtr(-b)
     flip = a > 0
-    if not flip.any():
-        return _sc.ndtr(b) - _sc.ndtr(a)
-    lo = np.where(flip, -b, a)
+    lo = np.where(flip, -b, a)  # now lo <= 0 and lo < hi
     hi = np.where(flip, -a, b)
-    return _sc.ndtr(hi) - _sc.ndtr(lo)
+    out = _sc.ndtr(hi) - _sc.ndtr(lo)
+    around0 = hi > 0
+    if around0.any():
+        sym = 0.5 * (_sc.erf(hi * _SQRT1_2) + _sc.erf(-lo * _SQRT1_2))
+        out = np.where(around0, sym, out)
+    return out
 
 
 def _mp_mass(a, b):
@@ -339,17 +354,20 @@ def _truncated_moments(n: int, a: sp.Expr, b: sp.Expr) -> list[sp.Expr]:
 
 
 def gaussian_expectation(pieces: tuple[Piece, ...], x: sp.Symbol, r: sp.Expr,
-                         power: int = 1, loc: sp.Expr = sp.S.Zero) -> sp.Expr:
-    r"""Exact :math:`\mathbb{E}[f(\mu + rZ)^{p}]` for ``f`` given as polynomial pieces in ``x``.
+                         power: int = 1, loc: sp.Expr = sp.S.Zero, hermite: int = 0) -> sp.Expr:
+    r"""Exact :math:`\mathbb{E}[f(\mu + rZ)^{p}\,\mathrm{He}_k(Z)]` for ``f`` given as polynomial pieces in ``x``.
 
-    ``r`` is the standard deviation (:math:`\sqrt{q}`, a positive symbol or number) and
-    ``loc`` the mean :math:`\mu` (0 for the variance map; the conditional mean for the
-    inner expectation of the correlation map).
+    ``r`` is the standard deviation (:math:`\sqrt{q}`, a positive symbol or number), ``loc``
+    the mean :math:`\mu` (0 for the variance map; the conditional mean for the inner
+    expectation of the correlation map) and ``hermite`` the order :math:`k` of the
+    probabilists' Hermite weight (0: none; 2 and 4 give the derivatives of THEORY.md §1,
+    :math:`\tfrac{d^j}{dq^j}\mathbb{E}[f(\sqrt q Z)] = \mathbb{E}[f\,\mathrm{He}_{2j}(Z)]/(2q)^j`).
     """
     z = sp.Dummy("z", real=True)
+    weight = sp.hermite_prob(hermite, z) if hermite else sp.S.One
     total = sp.S.Zero
     for p in pieces:
-        poly = sp.Poly(sp.expand((p.expr**power).subs(x, loc + r * z)), z)
+        poly = sp.Poly(sp.expand((p.expr**power).subs(x, loc + r * z) * weight), z)
         if poly.is_zero:
             continue
         a = (p.lo - loc) / r if p.lo.is_finite else p.lo
@@ -358,6 +376,64 @@ def gaussian_expectation(pieces: tuple[Piece, ...], x: sp.Symbol, r: sp.Expr,
         for (k,), c in poly.terms():
             total += c * moments[k]
     return total
+
+
+#: Local coordinate on a finite piece: :math:`z = \mathrm{lo}/r + u`, :math:`0 < u < w`.
+U = sp.Symbol("u", nonnegative=True)
+
+
+@dataclass(frozen=True)
+class FinitePart:
+    r"""One finite piece :math:`(\mathrm{lo}, \mathrm{lo} + W)` of a Gaussian expectation.
+
+    Attributes
+    ----------
+    lo : its lower end in ``x``.
+    width : :math:`W = \mathrm{hi} - \mathrm{lo}` in ``x``, simplified (``m`` for the CReLU
+        window), so that the width in ``z``, :math:`w = W/r`, carries no cancellation.
+    local : the integrand :math:`f(\mathrm{lo} + rU)` as a polynomial in :data:`U`, expanded
+        so that the thresholds cancel symbolically (:math:`(\tau + rU) - \tau = rU`).
+    closed : its exact contribution
+        :math:`\mathbb{E}[f(rZ)\,\mathrm{He}_k(Z)\,\mathbf 1\{\mathrm{lo} < rZ < \mathrm{hi}\}]`.
+    """
+
+    lo: sp.Expr
+    width: sp.Expr
+    local: sp.Expr
+    closed: sp.Expr
+
+
+def split_expectation(pieces: tuple[Piece, ...], x: sp.Symbol, r: sp.Expr,
+                      hermite: int = 0) -> tuple[sp.Expr, tuple[FinitePart, ...]]:
+    r""":math:`\mathbb{E}[f(rZ)\,\mathrm{He}_k(Z)]` split into its infinite and finite pieces.
+
+    Returns the closed form of the pieces that reach :math:`\pm\infty` (canonical) and one
+    :class:`FinitePart` per finite piece on which ``f`` is not identically 0.
+
+    Why: on a short piece (:math:`w = W/r \ll 1`) the closed form of its contribution, a
+    combination of :math:`M_k(a, a + w)`, subtracts terms :math:`O(w)` to leave
+    :math:`O(w^3)` (a CReLU window :math:`m/\sqrt q = 10^{-4}` loses 8 digits, more in
+    :math:`V'` and :math:`V''`). The contribution itself is
+    :math:`\int_0^w f(\mathrm{lo} + rU)\,\mathrm{He}_k(a + u)\,\varphi(a + u)\,du` with
+    :math:`a = \mathrm{lo}/r`: a polynomial in :math:`u` (no cancellation once expanded
+    symbolically) times an entire function, which a Gauss-Legendre rule of a few nodes
+    integrates to round-off on a short interval (the compiled maps do that). Written with
+    Hermite weights (rather than differentiated closed forms), the pieces add without the
+    boundary terms at the breakpoints that cancel between neighbours.
+    """
+    tail = []
+    finite = []
+    for p in pieces:
+        if sp.expand(p.expr) == 0:
+            continue
+        if p.lo.is_finite and p.hi.is_finite:
+            finite.append(FinitePart(
+                p.lo, sp.factor(sp.expand(p.hi - p.lo)),
+                sp.expand(p.expr.subs(x, p.lo + r * U)),
+                canonical(gaussian_expectation((p,), x, r, 1, hermite=hermite))))
+        else:
+            tail.append(p)
+    return canonical(gaussian_expectation(tuple(tail), x, r, 1, hermite=hermite)), tuple(finite)
 
 
 def canonical(expr: sp.Expr) -> sp.Expr:

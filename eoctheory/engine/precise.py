@@ -74,49 +74,110 @@ def _mp_fns(expr: sp.Expr) -> tuple[Any, Any]:
     return sp.lambdify(X, expr, modules=mods), sp.lambdify(X, _derivative(expr), modules=mods)
 
 
-def _split_points(act: Activation, q: Any, params: dict[str, Any]) -> list[Any]:
+def _split_points(act: Activation, q: Any, params: dict[str, Any]) -> tuple[list[Any], bool]:
+    r"""Integration edges in z, and whether every piece between them is polynomial in x.
+
+    Piecewise-polynomial activations are split at their breakpoints (mapped to
+    :math:`z = x/\sqrt q`) and at :math:`z = 0, \pm1, \pm3, \pm6, \pm10`: each piece is then
+    a polynomial times the Gaussian density, an entire function. Other activations are also
+    split at their own scale :math:`z = \pm\{1, 4, 16\}/\sqrt q`.
+    """
     sq = mpmath.sqrt(q)
     pts = {mpmath.mpf(0)}
-    for scale in (1, 4, 16):
-        pts.update({mpmath.mpf(scale) / sq, -mpmath.mpf(scale) / sq})
-    for z in (1, 3, 6, 10):
+    bps = breakpoints(act, **params)
+    poly = act.expr is not None and _is_piecewise_polynomial(_numeric_expr(act, params))
+    if not poly:
+        for scale in (1, 4, 16):
+            pts.update({mpmath.mpf(scale) / sq, -mpmath.mpf(scale) / sq})
+    # short pieces keep the Gauss-Legendre degree low (measured: 1.7x faster than 1, 3, 6, 10)
+    for z in ((1, 2, 3, 4.5, 6, 8, 10, 13, 17, 25) if poly else (1, 3, 6, 10)):
         pts.update({mpmath.mpf(z), -mpmath.mpf(z)})
-    for b in breakpoints(act, **params):
+    for b in bps:
         pts.add(mpmath.mpf(sp.N(b, mpmath.mp.dps + 10)) / sq)
     pts = sorted(p for p in pts if abs(p) < 40)
-    return [-mpmath.inf, *pts, mpmath.inf]
+    return [-mpmath.inf, *pts, mpmath.inf], poly
+
+
+@lru_cache(maxsize=512)
+def _is_piecewise_polynomial(expr: sp.Expr) -> bool:
+    try:
+        piecewise_intervals(expr, X)
+    except NotPiecewisePolynomial:
+        return False
+    return True
 
 
 def expectation(activation: Activation | str, g: Any, q: Any, dps: int = 30,
                 **params: Any) -> mpmath.mpf:
     r""":math:`\mathbb{E}[g(\phi(\sqrt q Z), \phi'(\sqrt q Z), Z)]` at ``dps`` digits.
 
-    ``g(f, df, z)`` receives mpmath numbers.
+    ``g(f, df, z)`` receives mpmath numbers. Quadrature at ``dps + 10`` working digits:
+    Gauss-Legendre on the finite pieces of a piecewise-polynomial activation (entire
+    integrands: it converges geometrically, about twice as fast as tanh-sinh here),
+    tanh-sinh elsewhere. Beyond :math:`|z| = 40` the Gaussian weight is below
+    :math:`10^{-347}` and the integral is cut there for the polynomial pieces.
+    """
+    return _expect(activation, g, q, dps, params, need_f=True, need_df=True)
+
+
+def _expect(activation: Activation | str, g: Any, q: Any, dps: int, params: dict,
+            need_f: bool, need_df: bool) -> mpmath.mpf:
+    r""":func:`expectation`, evaluating only the parts of (phi, phi') that ``g`` uses.
+
+    mpmath's ``quad`` stops on an absolute error estimate (its working eps), so the
+    integrand is divided by its size (the largest :math:`|g\,\varphi|` on a few probes) first:
+    the precision is then relative at every q (E[phi^2] ~ q spans 1e-100 to 1e100). Where
+    the integral is much smaller than its integrand (the Hermite weights of V'' cancel to
+    1e-50 of the integrand for ReLU_tau at q = 1e100) it is recomputed with that many more
+    digits, until the digits lost are covered (at most 600 extra).
     """
     act = get_activation(activation)
-    with mpmath.workdps(dps + 10):
-        q = mpmath.mpf(q)
-        if q <= 0:
-            raise ValueError(f"q must be > 0 (got {q})")
-        sq = mpmath.sqrt(q)
-        if act.expr is None:
-            f = lambda x: mpmath.mpf(float(act.func(float(x))))  # noqa: E731
-            df = lambda x: mpmath.mpf(float(act.derivative(float(x))))  # noqa: E731
-        else:
-            f, df = _mp_fns(_numeric_expr(act, params))
+    if act.expr is None:
+        f = lambda x: mpmath.mpf(float(act.func(float(x))))  # noqa: E731
+        df = lambda x: mpmath.mpf(float(act.derivative(float(x))))  # noqa: E731
+    else:
+        f, df = _mp_fns(_numeric_expr(act, params))
+    extra = 0
+    for _ in range(6):
+        with mpmath.workdps(dps + 10 + extra):
+            qm = mpmath.mpf(q)
+            if qm <= 0:
+                raise ValueError(f"q must be > 0 (got {qm})")
+            sq = mpmath.sqrt(qm)
+            c = 1 / mpmath.sqrt(2 * mpmath.pi)
 
-        def integrand(z):
-            x = sq * z
-            return g(f(x), df(x), z) * mpmath.npdf(z)
+            def h(z, sq=sq, c=c):
+                x = sq * z
+                return g(f(x) if need_f else None, df(x) if need_df else None, z) * \
+                    (c * mpmath.exp(-z * z / 2))
 
-        val = mpmath.quad(integrand, _split_points(act, q, params))
+            pts, poly = _split_points(act, qm, params)
+            fin = [p for p in pts if mpmath.isfinite(p)]
+            probes = {mpmath.mpf(k) / 2 for k in range(-8, 9)}
+            probes.update((a + b) / 2 for a, b in zip(fin[:-1], fin[1:]))
+            size = max(abs(h(z)) for z in probes)
+            size = size if size > 0 else mpmath.mpf(1)
+
+            def integrand(z, size=size, h=h):
+                return h(z) / size
+
+            if poly:
+                cut = [max(min(p, mpmath.mpf(40)), mpmath.mpf(-40)) for p in pts]
+                val = mpmath.quad(integrand, cut, method="gauss-legendre")
+            else:
+                val = mpmath.quad(integrand, pts)
+            lost = float(-mpmath.log10(abs(val))) if val != 0 else float(dps + 10 + extra)
+            val *= size
+        if lost <= extra + 5 or extra >= 600:
+            break
+        extra = min(int(lost) + 5, 600)  # a value lost in noise: at least dps more digits
     with mpmath.workdps(dps):
         return +val
 
 
 def second_moment(activation: Activation | str, q: Any, dps: int = 30, **params: Any):
     r""":math:`\mathbb{E}[\phi(\sqrt q Z)^2]` by quadrature."""
-    return expectation(activation, lambda f, df, z: f * f, q, dps, **params)
+    return _expect(activation, lambda f, df, z: f * f, q, dps, params, True, False)
 
 
 def second_moment_derivative(activation: Activation | str, q: Any, order: int = 1,
@@ -125,11 +186,11 @@ def second_moment_derivative(activation: Activation | str, q: Any, order: int = 
     with mpmath.workdps(dps + 10):
         q = mpmath.mpf(q)
         if order == 1:
-            v = expectation(activation, lambda f, df, z: f * f * (z * z - 1), q, dps + 10,
-                            **params) / (2 * q)
+            v = _expect(activation, lambda f, df, z: f * f * (z * z - 1), q, dps + 10,
+                        params, True, False) / (2 * q)
         elif order == 2:
-            v = expectation(activation, lambda f, df, z: f * f * (z**4 - 6 * z * z + 3), q,
-                            dps + 10, **params) / (4 * q * q)
+            v = _expect(activation, lambda f, df, z: f * f * (z**4 - 6 * z * z + 3), q,
+                        dps + 10, params, True, False) / (4 * q * q)
         else:
             raise ValueError(f"order must be 1 or 2 (got {order!r})")
     with mpmath.workdps(dps):
@@ -138,7 +199,7 @@ def second_moment_derivative(activation: Activation | str, q: Any, order: int = 
 
 def slope_moment(activation: Activation | str, q: Any, dps: int = 30, **params: Any):
     r""":math:`\mathbb{E}[\phi'(\sqrt q Z)^2]` by quadrature."""
-    return expectation(activation, lambda f, df, z: df * df, q, dps, **params)
+    return _expect(activation, lambda f, df, z: df * df, q, dps, params, False, True)
 
 
 def sparsity(activation: Activation | str, q: Any, dps: int = 30, **params: Any):
@@ -157,17 +218,34 @@ def sparsity(activation: Activation | str, q: Any, dps: int = 30, **params: Any)
         edges = [-mpmath.inf, *bps, mpmath.inf]
         total = mpmath.mpf(0)
         for lo, hi in zip(edges[:-1], edges[1:]):
-            if lo == -mpmath.inf:
-                probes = [hi - 1, hi - 2, hi - 10]
+            if lo == -mpmath.inf:  # steps on the breakpoint's own scale (x may be 1e50)
+                probes = [hi - k * (1 + abs(hi)) for k in (1, 2, 10)]
             elif hi == mpmath.inf:
-                probes = [lo + 1, lo + 2, lo + 10]
+                probes = [lo + k * (1 + abs(lo)) for k in (1, 2, 10)]
             else:
                 probes = [lo + (hi - lo) * t for t in (mpmath.mpf(1) / 4, mpmath.mpf(1) / 2,
                                                        mpmath.mpf(3) / 4)]
             if all(f(p) == 0 for p in probes):
-                total += mpmath.ncdf(hi / sq) - mpmath.ncdf(lo / sq)
+                total += _mass(lo / sq, hi / sq)
     with mpmath.workdps(dps):
         return +total
+
+
+def _mass(a, b):
+    r""":math:`\Phi(b) - \Phi(a)` to the working precision, also for a short interval.
+
+    Around 0 a sum of two erf's of opposite sign; on one side a difference of tails,
+    computed with :math:`\log_{10}(1/(b-a))` extra digits (what it cancels).
+    """
+    s2 = mpmath.sqrt(2)
+    if a < 0 < b:
+        return (mpmath.erf(b / s2) - mpmath.erf(a / s2)) / 2
+    lo, hi = (a, b) if a >= 0 else (-b, -a)  # upper tails: erfc(lo) - erfc(hi)
+    extra = 0 if not mpmath.isfinite(hi) or hi == lo else \
+        max(0, int(mpmath.ceil(-mpmath.log10(hi - lo))))
+    with mpmath.workdps(mpmath.mp.dps + extra + 5):
+        v = (mpmath.erfc(lo / s2) - (mpmath.erfc(hi / s2) if mpmath.isfinite(hi) else 0)) / 2
+    return +v
 
 
 def _scaled(factor: Any, value: Any, dps: int, shift: Any = 0) -> mpmath.mpf:

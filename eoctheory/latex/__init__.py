@@ -1,23 +1,27 @@
-"""LaTeX in the paper's notation: the printer and quantities
-(:mod:`~eoctheory.latex.printer`). The formulas come from :mod:`eoctheory.engine`."""
+"""LaTeX in the paper's notation. The formulas come from :mod:`eoctheory.engine`.
 
-from eoctheory.latex.printer import (
-    CDF_MODES,
+The printer (:mod:`~eoctheory.latex.printer`) writes an expression tidied by
+:mod:`~eoctheory.latex.tidy`; :mod:`~eoctheory.latex.quantities` holds the derived quantities
+of an activation and :mod:`~eoctheory.latex.document` the ``derivations/`` document.
+"""
+
+from eoctheory.latex.document import (
     DERIVATION_FAMILIES,
-    LHS,
-    QSTAR,
-    QUANTITIES,
     REGENERATE,
-    PaperLatexPrinter,
     derivation_section,
     derivations_main,
+    write_derivations,
+)
+from eoctheory.latex.printer import CDF_MODES, PaperLatexPrinter, paper_latex
+from eoctheory.latex.quantities import (
+    LHS,
+    QUANTITIES,
     latex_all,
     latex_equation,
     latex_quantity,
-    paper_latex,
     quantity_expr,
-    write_derivations,
 )
+from eoctheory.latex.tidy import QSTAR
 
 __all__ = [
     "CDF_MODES", "DERIVATION_FAMILIES", "LHS", "PaperLatexPrinter", "QSTAR", "QUANTITIES",

@@ -1,32 +1,34 @@
 r"""Finite-width networks: the NumPy reference (always available) and the torch backend.
 
-``from eoctheory.nets import Network, eoc_init, simulate`` -- see
-:mod:`eoctheory.nets.reference`. The pointwise kernels of both are generated from the
-activation's definition by :mod:`eoctheory.nets.kernels` (``NumpyKernels`` here; the torch
-modules in :mod:`eoctheory.nets.torch`). Importing this package imports neither torch nor
-matplotlib.
+``from eoctheory.nets import Network, eoc_init, simulate``: the reference network
+(:mod:`eoctheory.nets.network`), its pointwise kernels
+(:mod:`eoctheory.nets.pointwise_kernels`), the per-layer trajectories
+(:mod:`eoctheory.nets.trajectories`) and the simulation against theory
+(:mod:`eoctheory.nets.simulation`); :mod:`eoctheory.nets.reference` gathers the same names.
+The pointwise kernels of both backends are generated from the activation's definition
+(:mod:`eoctheory.nets.codegen`; piecewise-linear activations run by run,
+:mod:`eoctheory.nets.piecewise_linear`): ``NumpyKernels`` (:mod:`eoctheory.nets.kernels`)
+here, the torch functions in :mod:`eoctheory.nets.torch_kernels` and the torch modules in
+:mod:`eoctheory.nets.torch`. Importing this package imports neither torch nor matplotlib.
 """
 
 from __future__ import annotations
 
-from eoctheory.nets.kernels import KernelError, NumpyKernels, numpy_kernels, piecewise_linear_runs
-from eoctheory.nets.reference import (
-    HAND_WRITTEN,
+from eoctheory.nets.codegen import KernelError
+from eoctheory.nets.kernels import NumpyKernels, numpy_kernels
+from eoctheory.nets.network import (
     BackwardRecord,
     ForwardRecord,
     Init,
     Network,
-    SimulationResult,
-    Trajectories,
     correlated_inputs,
     eoc_init,
-    failures,
-    pointwise,
     seed_rng,
-    simulate,
-    theory_trajectory,
-    variance_trajectories,
 )
+from eoctheory.nets.piecewise_linear import piecewise_linear_runs
+from eoctheory.nets.pointwise_kernels import HAND_WRITTEN, pointwise
+from eoctheory.nets.simulation import SimulationResult, failures, simulate
+from eoctheory.nets.trajectories import Trajectories, theory_trajectory, variance_trajectories
 
 __all__ = [
     "HAND_WRITTEN",

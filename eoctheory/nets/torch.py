@@ -69,8 +69,8 @@ except ImportError as _exc:  # pragma: no cover - exercised without torch
                             f"'eoctheory[torch]' ({_exc})") from _exc
 
 from eoctheory.engine.activations import CATALOGUE, Activation, get_activation
-from eoctheory.nets.kernels import torch_function
-from eoctheory.nets.reference import Init, Network, eoc_init
+from eoctheory.nets.network import Init, Network, eoc_init
+from eoctheory.nets.torch_kernels import torch_function
 from eoctheory.theory.setting import resolve_setting
 
 __all__ = [
@@ -195,8 +195,8 @@ class SymbolicActivation(nn.Module):
     r"""Any eoctheory :class:`Activation` as a module: :math:`\phi` and :math:`\phi'` generated.
 
     The forward and backward passes are generated from the SymPy definition by
-    :func:`eoctheory.nets.kernels.torch_function`: a user's activation trains with no new
-    code, with gradient :math:`\phi'` of :func:`~eoctheory.nets.kernels.derivative_expr`
+    :func:`eoctheory.nets.torch_kernels.torch_function`: a user's activation trains with no
+    new code, with gradient :math:`\phi'` of :func:`~eoctheory.nets.codegen.derivative_expr`
     (exactly 0 on flat parts and at their end points; no ``NaN`` from an unselected
     branch). Parameter values are plain float attributes (``mod.tau``), so a module works
     in any dtype and device; :meth:`to_activation` gives the symbolic activation with the

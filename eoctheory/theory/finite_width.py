@@ -6,8 +6,11 @@ around :math:`q^*`, and the paper's failures (Sec. 3.1, Figure 5) are that walk 
 neighbourhood of :math:`q^*` where :math:`V` is tame, after which the backward factor
 :math:`\chi_1(q^l)` exceeds one and gradients explode. This module predicts the law of the
 walk, the probability of leaving a band around :math:`q^*` within depth :math:`L`, and the
-law of the first-to-last-layer gradient ratio, and recommends the most expressive clipping
-height :math:`m` that is safe at a given width and depth.
+law of the first-to-last-layer gradient ratio. :mod:`eoctheory.theory.recommend` turns the
+prediction into advice (the most expressive clipping height :math:`m` that is safe at a
+given width and depth, the smallest safe width);
+:func:`~eoctheory.theory.finite_width_law.simulate_law` draws the networks exactly in law to
+validate it.
 
 The model (a Markov chain on the measured :math:`q^l`)
 ------------------------------------------------------
@@ -71,15 +74,6 @@ Risk
 ``risk = 1 - P(q^l in the band for all l <= L and ||delta^1||/||delta^L|| <= grad_limit)``:
 the probability, at initialisation, of variance escape or gradient explosion over the depth.
 
-Scale covariance
-----------------
-For a positively homogeneous piecewise-linear activation
-(:math:`\phi_{c\tau, cm}(cx) = c\,\phi_{\tau,m}(x)`, true of all four paper activations),
-:math:`(q^*, \tau, m)` with :math:`(\sigma_w^2, \sigma_b^2)` and
-:math:`(1, \tau/\sqrt{q^*}, m/\sqrt{q^*})` with :math:`(\sigma_w^2, \sigma_b^2/q^*)` give the
-same normalised map :math:`V(q^* y)/q^*`, the same law of :math:`q^l/q^*` at every width,
-and the same risk: :math:`q^*` is a gauge for those activations (:func:`normalise`).
-
 Examples
 --------
 >>> from eoctheory.theory import finite_width as fw
@@ -93,7 +87,7 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -101,26 +95,21 @@ from scipy import special as _sc
 
 from eoctheory.engine import maps
 from eoctheory.engine.checks import check_int
-from eoctheory.engine.activations import Activation, get_activation
+from eoctheory.engine.activations import Activation
 from eoctheory.limits import check_resources
 from eoctheory.theory.setting import resolve_arrays
 
 __all__ = [
     "FiniteWidthPrediction",
-    "Recommendation",
-    "WidthRecommendation",
+    "LEVELS",
+    "check_band",
+    "check_grad_limit",
+    "check_summary",
+    "estimate_predict",
     "fourth_moment",
-    "slope_value_moment",
     "predict",
     "predicted_risk",
-    "check_summary",
-    "normalise",
-    "is_homogeneous",
-    "recommend",
-    "min_width",
-    "simulate_law",
-    "LEVELS",
-    "estimate_predict",
+    "slope_value_moment",
 ]
 
 #: default quantile levels reported
@@ -334,14 +323,16 @@ def _mixture_quantiles(w, mean, sd, levels) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 
 
-def _check_band(band: Any) -> float:
+def check_band(band: Any) -> float:
+    """The failure band factor :math:`b` as a float, if finite and > 1 (else ValueError)."""
     b = float(band)
     if not (b > 1 and math.isfinite(b)):
         raise ValueError(f"band must be a finite factor > 1 (got {band!r})")
     return b
 
 
-def _check_limit(g: Any) -> float:
+def check_grad_limit(g: Any) -> float:
+    """The gradient-ratio limit as a float, if > 0 (else ValueError)."""
     g = float(g)
     if not g > 0:
         raise ValueError(f"grad_limit must be > 0 (got {g!r})")
@@ -453,7 +444,7 @@ def estimate_predict(width: int, depth: int, *, band: float = 4.0, settings: int
     """
     N = check_int(width, "width", 2)
     L = float(check_int(depth, "depth", 1))
-    n = len(_grid(N, _check_band(band), False)[1])
+    n = len(_grid(N, check_band(band), False)[1])
 
     def chain(bsz: float, cells: int, keep: bool) -> tuple[float, float]:
         mem = 8.0 * (4 * bsz * cells * cells + (2 if keep else 1) * L * bsz * cells
@@ -518,8 +509,8 @@ def predict(activation: Activation | str, *, width: int, depth: int,
     """
     N = check_int(width, "width", 2)
     L = check_int(depth, "depth", 1)
-    b = _check_band(band)
-    g = _check_limit(grad_limit)
+    b = check_band(band)
+    g = check_grad_limit(grad_limit)
     _check_size(f"predict(width={N}, depth={L})", *estimate_predict(N, L, band=b))
     lv = tuple(float(x) for x in levels)
     if any(not 0 < x < 1 for x in lv):
@@ -529,7 +520,7 @@ def predict(activation: Activation | str, *, width: int, depth: int,
     if q.size != 1:
         raise ValueError("predict takes one setting; use predicted_risk for arrays")
     qs = float(q[0])
-    qin = qs if q_input is None else float(maps._check_q(q_input, "q_input"))
+    qin = qs if q_input is None else float(maps.check_variance(q_input, "q_input"))
     res = {}
     for wide in (False, True):
         edges, cen, i0 = _grid(N, b, wide)
@@ -592,8 +583,8 @@ def predicted_risk(activation: Activation | str, *, width: int, depth: int,
     """
     N = check_int(width, "width", 2)
     L = check_int(depth, "depth", 1)
-    b = _check_band(band)
-    g = _check_limit(grad_limit)
+    b = check_band(band)
+    g = check_grad_limit(grad_limit)
     batch = check_int(batch, "batch", 1)
     _check_size(f"predicted_risk(width={N}, depth={L})",
                 *estimate_predict(N, L, band=b, quantiles=False))
@@ -659,406 +650,3 @@ def check_summary(activation: Activation | str, params: dict, sigma_w2: float,
             "width": pred.config["width"], "depth": pred.config["depth"], "band": band,
             "grad_limit": grad_limit, "risk_threshold": risk,
             "verdict": "safe" if safe else "risky", "reasons": reasons}
-
-
-# ------------------------------------------------------------------------------------------
-# Scale covariance (q* as a knob)
-# ------------------------------------------------------------------------------------------
-_LENGTH_PARAMS = ("tau", "m")
-
-
-def is_homogeneous(activation: Activation | str, **params: float) -> bool:
-    r"""Whether :math:`\phi_{c\tau,cm}(cx) = c\,\phi_{\tau,m}(x)` for all :math:`c > 0`.
-
-    True for ReLU_tau, ST_tau, CReLU and CST (every length parameter scales with x);
-    false for e.g. tanh or HardTanh (a fixed scale). Decided symbolically when possible,
-    else numerically at a few points.
-
-    Examples
-    --------
-    >>> is_homogeneous("cst"), is_homogeneous("hardtanh")
-    (True, False)
-    """
-    act = get_activation(activation)
-    if any(n not in _LENGTH_PARAMS for n in act.param_names):
-        return False
-    xs = np.linspace(-4.0, 4.0, 41)
-    vals = {**act.values, **params}
-    for c in (0.37, 2.9):
-        scaled = {k: c * float(v) for k, v in vals.items()}
-        lhs = act(c * xs, **scaled)
-        rhs = c * act(xs, **{k: float(v) for k, v in vals.items()})
-        if not np.allclose(lhs, rhs, rtol=1e-12, atol=1e-12):
-            return False
-    return True
-
-
-def normalise(activation: Activation | str, q_star: float, sigma_w2: float,
-              sigma_b2: float, **params: float) -> dict:
-    r"""The equivalent setting at :math:`q^* = 1` of a positively homogeneous activation.
-
-    .. math::
-
-        (q^*, \tau, m, \sigma_w^2, \sigma_b^2) \;\to\;
-        (1, \tau/\sqrt{q^*}, m/\sqrt{q^*}, \sigma_w^2, \sigma_b^2/q^*),
-
-    under which :math:`V(q^* y)/q^*` is unchanged and :math:`q^l/q^*` has the same law at
-    every width (so :func:`predict` gives the same risk).
-
-    Raises
-    ------
-    ValueError
-        If the activation is not positively homogeneous (:func:`is_homogeneous`).
-
-    Examples
-    --------
-    >>> d = normalise("crelu", 4.0, 2.0, 0.8, tau=1.0, m=3.0)
-    >>> d["q_star"], d["tau"], d["m"], d["sigma_w2"], d["sigma_b2"]
-    (1.0, 0.5, 1.5, 2.0, 0.2)
-    """
-    act = get_activation(activation)
-    q = float(maps._check_q(q_star, "q_star"))
-    if not is_homogeneous(act, **params):
-        raise ValueError(f"activation {act.name!r} is not positively homogeneous: q_star "
-                         "is not a gauge for it")
-    vals = {**act.values, **params}
-    out = {k: float(v) / math.sqrt(q) for k, v in vals.items()}
-    out.update(q_star=1.0, sigma_w2=float(sigma_w2), sigma_b2=float(sigma_b2) / q)
-    return out
-
-
-# ------------------------------------------------------------------------------------------
-# Recommendation
-# ------------------------------------------------------------------------------------------
-class _AsDict:
-    """``to_dict()`` for the result dataclasses: every field, JSON-ready."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Recommendation(_AsDict):
-    r"""Result of :func:`recommend`: the most expressive safe clipping height.
-
-    ``m`` is in absolute units at ``q_star``; ``m_normalised`` = :math:`m/\sqrt{q^*}`.
-    ``safe`` is False when no m on the search range meets the risk (then the fields
-    describe the least risky m found). ``m_min_safe`` is the smallest safe m (small m is
-    failure mode 2: few active units, noisy gradients). ``q_star_gauge`` is True for
-    positively homogeneous activations (any q* works with m scaled by sqrt(q*)).
-    """
-
-    activation: str
-    sparsity: float
-    width: int
-    depth: int
-    risk_threshold: float
-    safe: bool
-    q_star: float
-    q_star_gauge: bool
-    tau: float
-    m: float | None
-    m_normalised: float | None
-    m_min_safe: float | None
-    sigma_w2: float
-    sigma_b2: float
-    V_prime: float
-    V_second: float
-    predicted_risk: float
-    escape_probability: float
-    explosion_probability: float
-    gradient_ratio_quantiles: dict
-    band: float
-    grad_limit: float
-    notes: list = field(default_factory=list)
-
-
-#: m / sqrt(q*) search range of recommend
-M_RANGE = (0.02, 8.0)
-
-
-def _finish(act, s, q, N, L, risk, band, g, tau, m, m_lo, safe, gauge, notes) -> Recommendation:
-    from eoctheory.theory import eoc as E
-
-    kw = {"tau": tau} if m is None else {"tau": tau, "m": m}
-    pt = E.eoc_point(act, q, **kw)
-    pred = predict(act, width=N, depth=L, q_star=q, band=band, grad_limit=g, **kw)
-    d = pred.to_dict()
-    return Recommendation(act.name, float(s), N, L, float(risk), bool(safe), float(q), gauge,
-                          float(tau), None if m is None else float(m),
-                          None if m is None else float(m) / math.sqrt(q),
-                          None if m_lo is None else float(m_lo),
-                          float(pt.sigma_w2), float(pt.sigma_b2), float(pt.V_prime),
-                          float(pt.V_second), pred.risk, pred.escape_probability,
-                          pred.explosion_probability, d["gradient_ratio_quantiles"],
-                          band, g, notes)
-
-
-def _largest_safe_m(act, s, q, N, L, risk, band, g, n_grid=48):
-    """(m_hi, m_lo, risk at m_hi) on the grid m/sqrt(q) in M_RANGE, refined by bisection."""
-    from eoctheory.theory import eoc as E
-
-    tau = float(E.tau_from_sparsity(act, s, q))
-    mg = math.sqrt(q) * np.geomspace(*M_RANGE, n_grid)
-    r = predicted_risk(act, width=N, depth=L, q_star=q, tau=tau, m=mg, band=band,
-                       grad_limit=g)
-    ok = r <= risk
-    if not ok.any():
-        i = int(np.argmin(r))
-        return tau, float(mg[i]), None, False, float(r[i])
-    i_hi = int(np.nonzero(ok)[0][-1])
-    i_lo = int(np.nonzero(ok)[0][0])
-    m_hi = float(mg[i_hi])
-    if i_hi + 1 < len(mg):  # bisection in log m between a safe and an unsafe grid point
-        a, bb = math.log(mg[i_hi]), math.log(mg[i_hi + 1])
-        for _ in range(6):
-            c = 0.5 * (a + bb)
-            rc = float(predicted_risk(act, width=N, depth=L, q_star=q, tau=tau,
-                                      m=math.exp(c), band=band, grad_limit=g))
-            a, bb = (c, bb) if rc <= risk else (a, c)
-        m_hi = math.exp(a)
-    return tau, m_hi, float(mg[i_lo]), True, None
-
-
-def recommend(activation: Activation | str, *, sparsity: float, width: int, depth: int,
-              risk: float = 0.05, q_star: float | None = None, band: float = 4.0,
-              grad_limit: float = 10.0,
-              q_star_grid: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> Recommendation:
-    r"""The largest clipping height :math:`m` whose predicted risk is at most ``risk``.
-
-    For each candidate :math:`m` (:math:`m/\sqrt{q^*}` on a log grid over
-    :data:`M_RANGE`, refined by bisection) the EoC point at :math:`q^*` with
-    :math:`\tau` from ``sparsity`` is scored by :func:`predicted_risk`. Activations without
-    :math:`m` (ReLU_tau, ST_tau) get the risk of the single setting.
-
-    ``q_star=None`` searches :math:`q^*`: for a positively homogeneous activation the risk
-    depends on :math:`m/\sqrt{q^*}` only (:func:`normalise`), so the answer is reported at
-    :math:`q^* = 1` with ``q_star_gauge=True`` (multiply m and tau by
-    :math:`\sqrt{q^*}` for any other); otherwise each :math:`q^*` in ``q_star_grid`` is
-    tried and the one allowing the largest :math:`m/\sqrt{q^*}` wins.
-
-    Raises
-    ------
-    ValueError
-        Bad sparsity, width, depth or risk; activation without a threshold tau.
-    """
-    act = get_activation(activation)
-    if "tau" not in act.param_names:
-        raise ValueError(f"activation {act.name!r} has no threshold tau: recommend sets tau "
-                         "from the sparsity")
-    s = float(sparsity)
-    if not 0 < s < 1:
-        raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
-    rk = float(risk)
-    if not 0 < rk < 1:
-        raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
-    N = check_int(width, "width", 2)
-    L = check_int(depth, "depth", 1)
-    b = _check_band(band)
-    g = _check_limit(grad_limit)
-    gauge = is_homogeneous(act)
-    notes: list[str] = []
-    if q_star is None:
-        if gauge:
-            qs_list = [1.0]
-            notes.append("q* is a gauge for this positively homogeneous activation: the same "
-                         "risk holds at any q* with tau and m multiplied by sqrt(q*)")
-        else:
-            qs_list = [float(x) for x in q_star_grid]
-    else:
-        qs_list = [float(maps._check_q(q_star, "q_star"))]
-    has_m = "m" in act.param_names
-    m1, o1 = estimate_predict(N, L, band=b, settings=48 if has_m else 1, quantiles=False)
-    m2, o2 = estimate_predict(N, L, band=b)
-    _check_size(f"recommend(width={N}, depth={L})", max(m1, m2),
-                len(qs_list) * (o1 + (6 * o1 / 48 if has_m else 0)) + o2)
-    best = None
-    for q in qs_list:
-        if has_m:
-            tau, m, m_lo, safe, r_min = _largest_safe_m(act, s, q, N, L, rk, b, g)
-            score = (safe, m / math.sqrt(q) if safe else -r_min)
-        else:
-            from eoctheory.theory import eoc as E
-
-            tau = float(E.tau_from_sparsity(act, s, q))
-            r0 = float(predicted_risk(act, width=N, depth=L, q_star=q, tau=tau, band=b,
-                                      grad_limit=g))
-            m, m_lo, safe = None, None, r0 <= rk
-            score = (safe, -r0)
-        if best is None or score > best[0]:
-            best = (score, q, tau, m, m_lo, safe)
-    _, q, tau, m, m_lo, safe = best
-    if not safe:
-        notes.append(f"no setting meets risk <= {rk:g} at width {N}, depth {L}: the least "
-                     "risky one is shown; see min_width / --m")
-    return _finish(act, s, q, N, L, rk, b, g, tau, m, m_lo, safe, gauge, notes)
-
-
-@dataclass
-class WidthRecommendation(_AsDict):
-    """Result of :func:`min_width`: the smallest width with predicted risk <= the threshold."""
-
-    activation: str
-    sparsity: float
-    m: float | None
-    tau: float
-    q_star: float
-    depth: int
-    risk_threshold: float
-    width: int | None
-    predicted_risk: float
-    escape_probability: float
-    explosion_probability: float
-    gradient_ratio_quantiles: dict
-    sigma_w2: float
-    sigma_b2: float
-    V_prime: float
-    V_second: float
-    max_width: int
-    notes: list = field(default_factory=list)
-
-
-def min_width(activation: Activation | str, *, sparsity: float, depth: int,
-              m: float | None = None, risk: float = 0.05, q_star: float = 1.0,
-              band: float = 4.0, grad_limit: float = 10.0,
-              max_width: int = 100_000) -> WidthRecommendation:
-    r"""The smallest width :math:`N` at which ``(sparsity, m)`` has predicted risk <= ``risk``.
-
-    Doubling from 16 to bracket, then bisection on integers (the risk falls with
-    :math:`N` in practice; not assumed beyond the bracket). ``width`` is None if even
-    ``max_width`` is not safe.
-    """
-    from eoctheory.theory import eoc as E
-
-    act = get_activation(activation)
-    if "tau" not in act.param_names:
-        raise ValueError(f"activation {act.name!r} has no threshold tau")
-    s = float(sparsity)
-    if not 0 < s < 1:
-        raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
-    rk = float(risk)
-    if not 0 < rk < 1:
-        raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
-    L = check_int(depth, "depth", 1)
-    Nmax = check_int(max_width, "max_width", 4)
-    b = _check_band(band)
-    m1, o1 = estimate_predict(Nmax, L, band=b, quantiles=False)  # the finest grid is the largest
-    m2, o2 = estimate_predict(Nmax, L, band=b)
-    steps = 2 * math.ceil(math.log2(max(Nmax / 16, 2))) + 8  # doubling, then bisection
-    _check_size(f"min_width(depth={L}, max_width={Nmax})", max(m1, m2), steps * o1 + o2)
-    q = float(maps._check_q(q_star, "q_star"))
-    kw: dict = {}
-    if m is not None:
-        if "m" not in act.param_names:
-            raise ValueError(f"m: activation {act.name!r} has no clipping height m")
-        kw["m"] = float(act.params[act.param_names.index("m")].check(m))
-    kw["tau"] = float(E.tau_from_sparsity(act, s, q, **{k: v for k, v in kw.items()}))
-
-    def r_of(N: int) -> float:
-        return float(predicted_risk(act, width=N, depth=L, q_star=q, band=band,
-                                    grad_limit=grad_limit, **kw))
-
-    lo, hi = 2, None
-    N = 16
-    while N <= Nmax:
-        if r_of(N) <= rk:
-            hi = N
-            break
-        lo = N
-        N *= 2
-    if hi is None and r_of(Nmax) <= rk:
-        hi = Nmax
-    notes: list[str] = []
-    if hi is None:
-        notes.append(f"no width up to {Nmax} meets risk <= {rk:g} at depth {L}")
-        Nres = Nmax
-    else:
-        while hi - lo > max(1, hi // 100):  # 1% resolution
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if r_of(mid) <= rk else (mid, hi)
-        Nres = hi
-    pred = predict(act, width=Nres, depth=L, q_star=q, band=band, grad_limit=grad_limit, **kw)
-    pt = E.eoc_point(act, q, **kw)
-    return WidthRecommendation(act.name, s, kw.get("m"), kw["tau"], q, L, rk,
-                               None if hi is None else int(hi), pred.risk,
-                               pred.escape_probability, pred.explosion_probability,
-                               pred.to_dict()["gradient_ratio_quantiles"],
-                               float(pt.sigma_w2), float(pt.sigma_b2), float(pt.V_prime),
-                               float(pt.V_second), Nmax, notes)
-
-
-# ------------------------------------------------------------------------------------------
-# Exact-in-law simulation of the network (forward and backward) for validation
-# ------------------------------------------------------------------------------------------
-def simulate_law(activation: Activation | str, *, width: int, depth: int, seeds: int,
-                 sigma_w2: float, sigma_b2: float, q_star: float = 1.0,
-                 q_input: float | None = None, seed: int = 0, chunk_bytes: float = 6e7,
-                 **params: float) -> tuple[np.ndarray, np.ndarray]:
-    r"""Draw :math:`q^l` and :math:`\|\delta^l\|` of many DNNs exactly in law, in O(N L).
-
-    One input with :math:`\|x\|^2/N = q_\text{in}`, variance-preserving first layer and a
-    random output gradient :math:`\delta^L \sim N(0, I)`, as in
-    :func:`eoctheory.nets.simulate` with ``batch=1``. Forward: :math:`h^1 =
-    \sqrt{q_\text{in}}Z`, :math:`h^{l+1} = \sqrt{G_{l+1}}Z'` with
-    :math:`G_{l+1} = \sigma_w^2\|\phi(h^l)\|^2/N + \sigma_b^2` (the law of the network's
-    pre-activations given the previous layer). Backward: the weights given the forward pass
-    are conditionally Gaussian, :math:`W^{l+1} = W_0 + \frac{\sigma_w^2}{N G_{l+1}}(h^{l+1} -
-    W_0 a - \beta_0) a^{\mathsf T}` with :math:`a = \phi(h^l)` and a fresh prior draw
-    :math:`(W_0, \beta_0)` (Gaussian conditioning on :math:`W a + b = h`), so
-
-    .. math::
-
-        (W^{l+1})^{\mathsf T}\delta = u + \frac{\sigma_w^2}{N G_{l+1}}
-        \big(\langle\delta, h^{l+1}\rangle - \langle a, u\rangle - \beta\big)\,a,\quad
-        u\sim N(0, \tfrac{\sigma_w^2}{N}\|\delta\|^2 I),\ \beta\sim N(0,\sigma_b^2\|\delta\|^2),
-
-    exact without the gradient-independence assumption (:math:`W_0` is independent of
-    :math:`\delta^{l+1}`, which involves only later layers). Tested against
-    :class:`eoctheory.nets.Network` in law.
-
-    Returns
-    -------
-    q, grad_h_norm : ndarray (seeds, depth)
-        :math:`q^l = \|h^l\|^2/N` and :math:`\|\delta^l\|` (NaN after an overflow).
-    """
-    act = get_activation(activation, **params)
-    N = check_int(width, "width", 2)
-    L = check_int(depth, "depth", 1)
-    K = check_int(seeds, "seeds", 1)
-    sw2 = float(maps._check_sigma(sigma_w2, "sigma_w2", True))
-    sb2 = float(maps._check_sigma(sigma_b2, "sigma_b2", False))
-    qin = float(q_star if q_input is None else maps._check_q(q_input, "q_input"))
-    rng = np.random.default_rng(seed)
-    q = np.empty((K, L))
-    gh = np.empty((K, L))
-    per = max(1, int(chunk_bytes // (8 * 2 * L * N)))
-    with np.errstate(all="ignore"):
-        for k0 in range(0, K, per):
-            k1 = min(K, k0 + per)
-            B = k1 - k0
-            H = np.empty((L, B, N))
-            G = np.empty((L, B, 1))
-            G[0] = qin
-            H[0] = math.sqrt(qin) * rng.standard_normal((B, N))
-            A = np.empty((L, B, N))
-            for l in range(L):
-                if l:
-                    G[l] = sw2 * np.mean(A[l - 1] ** 2, axis=1, keepdims=True) + sb2
-                    H[l] = np.sqrt(G[l]) * rng.standard_normal((B, N))
-                A[l] = act(H[l])
-            q[k0:k1] = np.mean(H * H, axis=2).T
-            d = rng.standard_normal((B, N))
-            gh[k0:k1, L - 1] = np.linalg.norm(d, axis=1)
-            for l in range(L - 2, -1, -1):
-                a = A[l]
-                nd = np.linalg.norm(d, axis=1, keepdims=True)
-                u = math.sqrt(sw2 / N) * nd * rng.standard_normal((B, N))
-                beta = math.sqrt(sb2) * nd * rng.standard_normal((B, 1))
-                coef = (np.sum(d * H[l + 1], axis=1, keepdims=True)
-                        - np.sum(a * u, axis=1, keepdims=True) - beta)
-                wtd = u + (sw2 / (N * G[l + 1])) * coef * a
-                d = act.derivative(H[l]) * wtd
-                gh[k0:k1, l] = np.linalg.norm(d, axis=1)
-    q[~np.isfinite(q)] = np.nan
-    gh[~np.isfinite(gh)] = np.nan
-    return q, gh

@@ -11,8 +11,12 @@ Fixed points are found on a dense logarithmic grid by first locating the critica
 of :math:`F(q) = V(q) - q` (roots of :math:`V' - 1`), so that :math:`F` is monotone between
 consecutive ones and a pair of close roots cannot hide inside a grid cell; each root is then
 polished and *verified in mpmath* at ``dps`` digits: the residual must vanish to
-:math:`10^{-\mathrm{dps}+5}` and the root must agree with a second solve at
-``dps + 15`` digits.
+:math:`10^{-\mathrm{dps}+5} q` and the root must agree with a second solve at
+``dps + 15`` digits to ``dps - 5`` digits (fewer by :math:`\log_{10}(1/|V'(q)-1|)` for a
+root of a near-tangent pair, which is that much worse conditioned). Tolerances are relative
+to q, so the same holds for q* from 1e-100 to 1e100. A tangent fixed point (ReLU_tau and
+ST_tau on the EoC) is reported where :math:`\min|V(q)-q|` is below the resolution of the
+float64 parameters or of the search (see ``_TOUCH_SEP``).
 
 A saddle-node bifurcation in a family (vary ``m``, ``tau`` or ``q_star`` along the EoC) is
 where :math:`V(q) = q` and :math:`V'(q) = 1` hold together away from :math:`q^*`
@@ -83,26 +87,45 @@ def _mp_closed(expr: sp.Expr, symbols: tuple) -> dict:
 
 
 class _MPMap:
-    """V, V', V'' at arbitrary precision: closed form if derivable, else the quadrature oracle."""
+    r"""V, V', V'' at arbitrary precision: closed form if derivable, else the quadrature oracle.
+
+    The closed forms subtract nearly equal terms on a short piece (a clipping window
+    :math:`w = m/\sqrt q` loses about :math:`3\log_{10}(1/w)` digits), so they are evaluated
+    with that many guard digits on top of the caller's precision.
+    """
 
     def __init__(self, act: Activation, params: dict):
         self.act = act
         self.params = {**act.values, **params}
         self.fns = None
+        self.widths: list = []
         if act.expr is not None:
             try:
                 der = maps.derive(act)
                 if der.params == act.symbols:
                     self.fns = _mp_closed(act.expr, act.symbols)
+                    self.widths = _mp_widths(act.expr, act.symbols)
             except NotPiecewisePolynomial:
                 pass
 
     def _pv(self):
         return [mpmath.mpf(self.params[p.name]) for p in self.act.params]
 
+    def _guard(self, q) -> int:
+        wmin = mpmath.mpf(1)
+        for w in self.widths:
+            wq = abs(w(*self._pv())) / mpmath.sqrt(q)
+            if 0 < wq < wmin:
+                wmin = wq
+        return 10 + int(3 * mpmath.ceil(-mpmath.log10(wmin)))
+
     def E(self, name: str, q):
         if self.fns is not None:
-            return self.fns[name](q, *self._pv())
+            dps = mpmath.mp.dps
+            with mpmath.workdps(dps + self._guard(q)):
+                v = self.fns[name](mpmath.mpf(q), *self._pv())
+            with mpmath.workdps(dps):
+                return +v
         from eoctheory.engine import precise
 
         dps = mpmath.mp.dps
@@ -114,6 +137,14 @@ class _MPMap:
         return precise.second_moment_derivative(self.act, q, int(name[-1]), dps, **kw)
 
 
+@lru_cache(maxsize=64)
+def _mp_widths(expr: sp.Expr, symbols: tuple) -> list:
+    """Widths hi - lo (x units) of the finite pieces, as mpmath functions of the parameters."""
+    der = maps._derive_expr(expr, symbols)
+    return [sp.lambdify(symbols, sp.expand(p.hi - p.lo), modules="mpmath")
+            for p in der.pieces if p.lo.is_finite and p.hi.is_finite]
+
+
 def _classify(vp: float, vpp: float, tangent: bool) -> str:
     if tangent or abs(vp - 1) < 1e-9:
         return "semi-stable"
@@ -121,26 +152,35 @@ def _classify(vp: float, vpp: float, tangent: bool) -> str:
 
 
 def _verify_root(F, q0, dps: int, tangent: bool = False, dF=None):
-    """Solve at dps and dps+15 digits; return (root at dps, residual, digits agreed)."""
+    """Solve at dps and dps+15 digits; return (root at dps, residual, digits agreed).
+
+    mpmath's ``findroot`` stops when its step is below ``tol * max(1, |q|)``: absolute for
+    q < 1, so ``tol`` is scaled by ``min(1, q0)`` to keep the same relative precision for
+    every q from 1e-100 up. The second solve first tries a bracket of relative width
+    ``10**(8 - dps)`` around the first root: a sign change there, at ``dps + 15`` digits, is
+    itself the proof that the two agree (and saves most of the iterations).
+    """
     roots = []
     g = dF if tangent else F
     for d in (dps, dps + 15):
         with mpmath.workdps(d):
-            q0m = mpmath.mpf(q0)
+            q0m = mpmath.mpf(q0) if not roots else roots[0]
+            tol = mpmath.mpf(10) ** (-d + 3) * min(mpmath.mpf(1), q0m)
             r = None
-            for rel in (1e-12, 1e-9, 1e-6):  # a bracket keeps the solver inside q > 0
+            rels = (1e-12, 1e-9, 1e-6) if not roots else (10.0 ** (8 - dps), 1e-12, 1e-9, 1e-6)
+            for rel in rels:  # a bracket keeps the solver inside q > 0
                 a, b = q0m * (1 - rel), q0m * (1 + rel)
                 if g(a) * g(b) < 0:
-                    r = mpmath.findroot(g, (a, b), solver="anderson",
-                                        tol=mpmath.mpf(10) ** (-d + 3), maxsteps=400)
+                    r = mpmath.findroot(g, (a, b), solver="anderson", tol=tol, maxsteps=400,
+                                        verify=False)
                     break
             if r is None:
-                r = mpmath.findroot(g, q0m, solver="secant", tol=mpmath.mpf(10) ** (-d + 3),
-                                    maxsteps=200)
+                r = mpmath.findroot(g, q0m, solver="secant", tol=tol, maxsteps=200,
+                                    verify=False)
             roots.append(r)
     with mpmath.workdps(dps + 15):
         r1, r2 = roots
-        agree = abs(r1 - r2) / max(abs(r2), mpmath.mpf(10) ** (-dps))
+        agree = abs(r1 - r2) / abs(r2)
         digits = float(-mpmath.log10(agree)) if agree > 0 else float(dps + 15)
     with mpmath.workdps(dps):
         res = abs(F(r1))
@@ -180,8 +220,8 @@ def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float,
     act.resolve(params)
     if q_max is None:
         q_max = 100 * max(1.0, sb2, float(maps.variance_map(act, 1.0, sw2, sb2, **params)))
-    q_max = float(maps._check_q(q_max, "q_max"))
-    qs = np.geomspace(q_max * 1e-9, q_max, grid)
+    q_max = float(maps.check_variance(min(q_max, maps.Q_MAX), "q_max"))
+    qs = np.geomspace(max(q_max * 1e-9, maps.Q_MIN), q_max, grid)
     dF = maps.variance_slope(act, qs, sw2, **params) - 1.0
 
     # critical points of F: sign changes of V' - 1, polished
@@ -194,7 +234,7 @@ def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float,
     edges = np.concatenate([[qs[0]], crit, [qs[-1]]])
     Fe = maps.variance_map(act, edges, sw2, sb2, **params) - edges
     cands: list[tuple[float, bool]] = []
-    scale = np.maximum(1.0, edges)
+    scale = np.maximum(edges, np.abs(Fe + edges))  # the size of q and V(q)
     for k in range(len(edges) - 1):
         a, b, fa, fb = edges[k], edges[k + 1], Fe[k], Fe[k + 1]
         if fa * fb < 0:
@@ -244,6 +284,34 @@ def _merge_tangent(fps: list[FixedPoint], mpm, sw2, sb2, dps) -> list[FixedPoint
     return out
 
 
+#: A tangent fixed point is reported where the minimum of |V(q) - q| is below the
+#: resolution of the search: V''(q) (1e-6 q)^2 / 8, the depth at which two roots closer than
+#: 1e-6 q (merged into one tangent root, see _merge_tangent) would lie, or 8 eps
+#: (sigma_w^2 E[phi^2] + sigma_b^2), what float64 parameters resolve. ReLU_tau and ST_tau on
+#: the EoC touch the identity exactly at q*; their parameters, rounded to float64, leave a
+#: gap of a few eps q* or a pair of roots ~1e-8 q* apart, at random.
+_TOUCH_SEP = 1e-6
+_TOUCH_EPS = 8 * 2.0**-52
+
+
+def _solve_bracket(F, lo, hi, dps: int):
+    """The root of F in [lo, hi] (a sign change) at dps and dps + 15 digits, and agreement."""
+    roots = []
+    for d in (dps, dps + 15):
+        with mpmath.workdps(d):
+            lo_, hi_ = mpmath.mpf(lo), mpmath.mpf(hi)
+            tol = mpmath.mpf(10) ** (-d + 3) * min(mpmath.mpf(1), lo_)
+            roots.append(mpmath.findroot(F, (lo_, hi_), solver="anderson", tol=tol,
+                                         maxsteps=400, verify=False))
+    with mpmath.workdps(dps + 15):
+        r1, r2 = roots
+        agree = abs(r1 - r2) / abs(r2)
+        digits = float(-mpmath.log10(agree)) if agree > 0 else float(dps + 15)
+    with mpmath.workdps(dps):
+        res = abs(F(r1))
+    return r1, float(res), digits
+
+
 def _verified(mpm: _MPMap, sw2: float, sb2: float, q0: float, tangent: bool,
               dps: int, force_tangent: bool = False) -> list[FixedPoint]:
     def F(q):
@@ -259,25 +327,36 @@ def _verified(mpm: _MPMap, sw2: float, sb2: float, q0: float, tangent: bool,
             q_mp = mpmath.nstr(r, dps)
         return FixedPoint(float(r), vp, vpp, _classify(vp, vpp, tan), q_mp, res, digits)
 
+    def check(r, res, digits):
+        # residual relative to q (V(q) = q there); digits: agreement of the two solves, of
+        # which a root with |V'(q) - 1| = d small loses log10(1/d) (a near-tangent pair)
+        with mpmath.workdps(dps):
+            kappa = max(1.0, 1.0 / max(float(abs(dF(r))), 1e-300))
+        if res > tol_res * float(r) or digits < dps - 5 - np.log10(kappa):
+            raise RuntimeError(f"fixed point near q = {q0:.6g} failed mpmath verification "
+                               f"(residual {res:.2e} at q = {float(r):.6g}, {digits:.1f} "
+                               "digits)")
+
     tol_res = 10.0 ** (-dps + 5)
     if not tangent:
         r, res, digits = _verify_root(F, q0, dps)
-        if res > tol_res * max(1.0, float(r)) or digits < dps - 5:
-            raise RuntimeError(f"fixed point near q = {q0:.6g} failed mpmath verification "
-                               f"(residual {res:.2e}, {digits:.1f} digits)")
+        check(r, res, digits)
         return [fp_from(r, res, digits, False)]
     # tangent candidate: locate the extremum of F precisely, then decide at high precision
     r, _, digits = _verify_root(F, q0, dps, tangent=True, dF=dF)
     with mpmath.workdps(dps + 15):
         fr = F(r)
-    if force_tangent or abs(fr) <= tol_res * max(1.0, float(r)):
-        res = float(abs(fr))
-        return [fp_from(r, res, digits, True)]
-    # not touching at high precision: either no root or two close roots around r
+        touch = max(_TOUCH_EPS * (abs(mpmath.mpf(sw2) * mpm.E("second_moment", r))
+                                  + mpmath.mpf(sb2)),
+                    abs(mpmath.mpf(sw2) * mpm.E("second_moment_d2", r)) * (_TOUCH_SEP * r) ** 2
+                    / 8)
+    if force_tangent or abs(fr) <= max(touch, tol_res * r):
+        return [fp_from(r, float(abs(fr)), digits, True)]
+    # not touching: either no root near r or two close roots around it
     found = []
     with mpmath.workdps(dps + 15):
         for sgn in (-1, 1):
-            step = mpmath.mpf(10) ** (-6) * r
+            step = mpmath.mpf(10) ** (-9) * r
             for _ in range(60):
                 other = r + sgn * step
                 if other <= 0 or step > r:
@@ -288,7 +367,8 @@ def _verified(mpm: _MPMap, sw2: float, sb2: float, q0: float, tangent: bool,
                 step *= 2
     out = []
     for lo, hi in found:
-        rr, res, dig = _verify_root(F, (lo + hi) / 2, dps)
+        rr, res, dig = _solve_bracket(F, lo, hi, dps)
+        check(rr, res, dig)
         out.append(fp_from(rr, res, dig, False))
     return out
 
@@ -472,6 +552,7 @@ class StabilityReport:
 
 def _tangent_region(act, sw2, sb2, q_star, params, tol=0.01):
     qs = q_star * np.geomspace(1e-3, 1e3, 6001)
+    qs = qs[(qs >= maps.Q_MIN) & (qs <= maps.Q_MAX)]  # the maps' supported range
     F = np.abs(maps.variance_map(act, qs, sw2, sb2, **params) - qs) <= tol * q_star
     i0 = int(np.argmin(np.abs(np.log(qs / q_star))))
     if not F[i0]:
@@ -501,7 +582,7 @@ def assess(activation: Activation | str, q_star: float = 1.0, *, sigma_w2: float
     'unstable'
     """
     act = get_activation(activation)
-    q_star = float(maps._check_q(q_star, "q_star"))
+    q_star = float(maps.check_variance(q_star, "q_star"))
     if (sigma_w2 is None) != (sigma_b2 is None):
         raise ValueError("give both sigma_w2 and sigma_b2, or neither (EoC)")
     if sigma_w2 is None:
@@ -514,7 +595,8 @@ def assess(activation: Activation | str, q_star: float = 1.0, *, sigma_w2: float
     vpp = float(maps.variance_curvature(act, q_star, sw2, **params))
     c1 = float(maps.chi1(act, q_star, sw2, **params))
     s = float(maps.sparsity(act, q_star, **params))
-    fps = fixed_points(act, sw2, sb2, q_max=max(100 * q_star, 100 * sb2), dps=dps, **params)
+    fps = fixed_points(act, sw2, sb2, q_max=min(max(100 * q_star, 100 * sb2), maps.Q_MAX),
+                       dps=dps, **params)
     region = _tangent_region(act, sw2, sb2, q_star, params)
     width = (region[1] - region[0]) / q_star
     others = [f for f in fps if abs(f.q - q_star) > 1e-6 * q_star]

@@ -1,4 +1,4 @@
-"""LaTeX export (eoctheory.latex.printer, ``python -m eoctheory latex``) and derivations/."""
+"""LaTeX export (eoctheory.latex, ``python -m eoctheory latex``) and derivations/."""
 
 from __future__ import annotations
 
@@ -17,19 +17,21 @@ import sympy as sp
 from eoctheory import SIGMA_B2, SIGMA_W2, Activation, Q, get_activation
 from eoctheory.engine.activations import M, TAU, X
 from eoctheory.engine.gaussian import GaussCDF, GaussPDF
-from eoctheory.latex.printer import (
-    CDF_MODES,
+from eoctheory.latex.document import (
     DERIVATION_FAMILIES,
-    QSTAR,
-    QUANTITIES,
     REGENERATE,
     derivation_section,
+    write_derivations,
+)
+from eoctheory.latex.printer import CDF_MODES
+from eoctheory.latex.quantities import (
+    QUANTITIES,
     latex_all,
     latex_equation,
     latex_quantity,
     quantity_expr,
-    write_derivations,
 )
+from eoctheory.latex.tidy import QSTAR
 
 ROOT = Path(__file__).resolve().parents[2]
 DERIVATIONS = ROOT / "derivations"

@@ -1,4 +1,5 @@
-"""Kernels generated from the activation's definition (eoctheory.nets.kernels).
+"""Kernels generated from the activation's definition (eoctheory.nets.codegen, .kernels,
+.piecewise_linear, .torch_kernels).
 
 Every catalogue activation of the shared registry plus user activations -- a piecewise-linear
 ramp with numeric breakpoints, a Piecewise with a smooth branch and parameters, a Min/Max/Abs
@@ -26,13 +27,8 @@ import sympy as sp
 import eoctheory as eoc
 from eoctheory.engine.activations import CATALOGUE, M, TAU, X, Activation
 from eoctheory.nets import Network, NumpyKernels, pointwise
-from eoctheory.nets.kernels import (
-    KernelError,
-    derivative_expr,
-    generated_source,
-    piecewise_linear_runs,
-    vjp_expr,
-)
+from eoctheory.nets.codegen import KernelError, derivative_expr, generated_source, vjp_expr
+from eoctheory.nets.piecewise_linear import piecewise_linear_runs
 
 from registry import PARAM_POINTS
 
@@ -160,7 +156,7 @@ def test_every_admissible_function_translates(torch_or_none):
         np.testing.assert_allclose(k.forward(x), ref, rtol=SMOOTH_RTOL, atol=1e-14)
         np.testing.assert_allclose(k.derivative(x), dref, rtol=SMOOTH_RTOL, atol=1e-14)
         if torch_or_none is not None:
-            from eoctheory.nets.kernels import torch_function
+            from eoctheory.nets.torch_kernels import torch_function
 
             xt = torch_or_none.tensor(x, requires_grad=True)
             y = torch_function(act)(xt)

@@ -307,3 +307,99 @@ def test_cli_finite_width_grounds_the_verdict():
     assert out["predicted_risk"] < 0.05 and out["verdict"] == "marginal"
     r = _cli("relu", "--width", "300")
     assert r.returncode == 2 and "--width and --depth go together" in r.stderr
+
+
+# --- fixed points and verification over q* from 1e-4 to 1e4 (issue 11) ----------------------
+
+def _fp_grid():
+    out = []
+    for name in ("relu", "st"):
+        for s in np.round(np.arange(0.05, 0.951, 0.05), 2):
+            if name == "relu" and s <= 0.5:  # s = 1/2 is tau = 0: V is the identity
+                continue
+            out.append((name, float(s)))
+    return out
+
+
+@pytest.mark.parametrize("q_star", [1e-4, 1.0, 1e4])
+@pytest.mark.parametrize("name,s", _fp_grid())
+def test_eoc_fixed_point_is_listed(name, s, q_star):
+    """ReLU_tau and ST_tau on the EoC touch the identity at q* (V(q*) = q*, V'(q*) = 1):
+    q* must be in the list, once, as semi-stable -- although the float64 parameters leave
+    a gap of a few eps q* or a pair of roots ~1e-8 q* apart at random (it was missing in
+    41 of 90 such points)."""
+    tau = float(E.tau_from_sparsity(name, s, q_star))
+    p = E.eoc_point(name, q_star, tau=tau)
+    fps = S.fixed_points(name, float(p.sigma_w2), float(p.sigma_b2), tau=tau,
+                         q_max=100 * q_star)
+    at = [f for f in fps if abs(f.q - q_star) <= 1e-6 * q_star]
+    assert len(at) == 1 and at[0].kind == "semi-stable", [(f.q, f.kind) for f in fps]
+    assert abs(at[0].V_prime - 1) < 1e-9 and at[0].V_second > 0
+
+
+def _catalogue_settings():
+    out = []
+    for name in eoc.list_activations():
+        for q_star in (1e-4, 1e-2, 1e2, 1e4):
+            out.append(pytest.param(name, q_star, marks=pytest.mark.slow)
+                       if name in ("tanh", "erf", "gelu", "silu") else (name, q_star))
+    return out
+
+
+@pytest.mark.parametrize("name,q_star", _catalogue_settings())
+def test_assess_over_q_star(name, q_star):
+    """`check`'s path (tau from sparsity 0.7, m from V'(q*) = 0.7, then assess) at q* from
+    1e-4 to 1e4 for every catalogue activation with an EoC point: no exception (CReLU/CST
+    at q* <= 0.01 ended in a RuntimeError from the mpmath verification), and q* itself is a
+    verified fixed point wherever V is not the identity near q*."""
+    act = eoc.get_activation(name)
+    kw = {}
+    if "m" in act.param_names:
+        sol = E.m_for_slope(name, 0.7, sparsity=0.7, q_star=q_star)
+        kw = {"tau": float(sol.tau), "m": float(sol.m)}
+    elif "tau" in act.param_names:
+        kw = {"tau": float(E.tau_from_sparsity(name, 0.7, q_star))}
+    try:
+        E.eoc_point(name, q_star, **kw)
+    except ValueError as e:
+        assert "no Edge-of-Chaos point" in str(e) or "unreachable" in str(e)
+        return
+    rep = S.assess(name, q_star, **kw)
+    assert rep.verdict in ("stable", "marginal", "unstable")
+    np.testing.assert_allclose(rep.chi1, 1.0, rtol=1e-10)
+    identity_like = name in ("plain_relu", "identity") or (name == "hardtanh" and q_star < 1)
+    if not identity_like:  # V(q) = q for all q (to round-off) has no isolated fixed point
+        at = [f for f in rep.fixed_points if abs(f.q - q_star) <= 1e-6 * q_star]
+        assert len(at) == 1, rep.fixed_points
+        # a crossing root: |V(q) - q| at 30 digits; a tangent one (ReLU_tau, ST_tau): the
+        # gap the float64 parameters leave, a few eps q*
+        tol = 1e-12 if at[0].kind == "semi-stable" else 1e-25
+        assert at[0].residual <= tol * q_star, at[0]
+
+
+@pytest.mark.parametrize("q_star", [1e-4, 1e-2, 1e2, 1e4])
+@pytest.mark.parametrize("name", ["crelu", "cst"])
+def test_cli_check_small_and_large_q_star(name, q_star):
+    """The issue's command (`check crelu --sparsity 0.7 --q-star 1e-4`) exits 0 now."""
+    r = _cli(name, "--sparsity", "0.7", "--q-star", repr(q_star), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert any(abs(f["q"] - q_star) <= 1e-6 * q_star for f in out["fixed_points"])
+
+
+def test_cli_check_huge_q_star_refused():
+    """`check relu --sparsity 0.7 --q-star 1e300` printed V'' = 0 and exited 0: now an error
+    naming q and the supported range (exit code 2, one line)."""
+    r = _cli("relu", "--sparsity", "0.7", "--q-star", "1e300")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "must be a finite variance in [1e-100, 1e100]" in r.stderr
+
+
+def test_clipped_narrow_window_v_prime():
+    """`check crelu --tau 0 --m 0.01 --q-star 1e4`: V'(q*) was off by 2.1e-4 (window
+    m/sqrt(q*) = 1e-4); now it agrees with the fixed point's mpmath value to 1e-10."""
+    r = _cli("crelu", "--tau", "0", "--m", "0.01", "--q-star", "1e4", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    ref = eoc.precise.variance_slope("crelu", 1e4, out["sigma_w2"], dps=30, tau=0.0, m=0.01)
+    assert abs(out["V_prime"] - float(ref)) <= 1e-10 * float(ref)
