@@ -57,11 +57,12 @@ def theory_trajectory(init: Init, depth: int, q_input: float, *, rho_input: floa
     L = check_int(depth, "depth")
     q = np.full(L, np.nan)
     q[0] = q_input if first_layer == "preserve" else sw2 * q_input + sb2
+    inside = lambda v: maps.Q_MIN <= v <= maps.Q_MAX  # noqa: E731 - the maps' range
     for l in range(1, L):
-        if not (0 < q[l - 1] < 1e150):
+        if not inside(q[l - 1]):  # diverged or collapsed past the maps' range: the rest NaN
             break
         q[l] = float(maps.variance_map(act, q[l - 1], sw2, sb2))
-    ok = np.isfinite(q) & (q > 0) & (q < 1e150)
+    ok = np.isfinite(q) & (q >= maps.Q_MIN) & (q <= maps.Q_MAX)
     s = np.full(L, np.nan)
     c1 = np.full(L, np.nan)
     s[ok] = maps.sparsity(act, q[ok])
