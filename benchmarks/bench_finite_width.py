@@ -163,7 +163,7 @@ def validate(K: int) -> None:
         flag = "ok" if (ok_p and ok_q and ok_g) else ("~" if ok_p and ok_q else "**no**")
         n_ok += flag == "ok"
         lab = name + (f" s={s:g}" if slope is None else f" s={s:g} V'={slope:g}")
-        print(f"| {lab} | {N} | {L} | {ini.V_prime:.3g} | {p.escape_probability:.3f} / "
+        print(f"| {lab} | {N} | {L} | {ini.variance_slope:.3g} | {p.escape_probability:.3f} / "
               f"{fe:.3f} ± {se_e:.3f} | {p.risk:.3f} / {fr:.3f} ± {se_r:.3f} | "
               + "/".join(_fmt(v) for v in pq) + " | "
               + "/".join(f"{_fmt(v)} [{_fmt(lo)},{_fmt(hi)}]" for v, lo, hi in qs) + " | "

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             f"escape {res.escape_probability:.3g}, explosion {res.explosion_probability:.3g}",
             f"  tau = {res.tau:.6g}    sigma_w^2 = {res.sigma_w2:.10g}    "
             f"sigma_b^2 = {res.sigma_b2:.10g}",
-            f"  V'(q*) = {res.V_prime:.6g}    V''(q*) = {res.V_second:.6g}",
+            f"  V'(q*) = {res.variance_slope:.6g}    V''(q*) = {res.variance_curvature:.6g}",
             "  |grad 1|/|grad L| quantiles: " + "  ".join(f"{k}: {v:.3g}"
                                                          for k, v in gq.items()),
         ] + [f"  note: {n}" for n in res.notes]
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         head,
         f"  q* = {rec.q_star:g}    tau = {rec.tau:.6g}    sigma_w^2 = {rec.sigma_w2:.10g}    "
         f"sigma_b^2 = {rec.sigma_b2:.10g}",
-        f"  V'(q*) = {rec.V_prime:.6g}    V''(q*) = {rec.V_second:.6g}",
+        f"  V'(q*) = {rec.variance_slope:.6g}    V''(q*) = {rec.variance_curvature:.6g}",
         f"  predicted risk {rec.predicted_risk:.3g}: escape from [q*/{rec.band:g}, "
         f"{rec.band:g} q*] {rec.escape_probability:.3g}, |grad 1|/|grad L| > "
         f"{rec.grad_limit:g}: {rec.explosion_probability:.3g}",

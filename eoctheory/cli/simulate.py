@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
            if c["kernel_size"] > 1 else f"DNN width {c['width']}")
     print(f"{c['activation']}({params})  sigma_w2={c['sigma_w2']:.6g} sigma_b2="
           f"{c['sigma_b2']:.6g}  q*={c['q_star']:g}  {'on' if c['on_eoc'] else 'off'} the EoC")
-    print(f"V'(q*)={c['V_prime']:.4g}  V''(q*)={c['V_second']:.4g}  chi_1={c['chi1']:.4g}  "
+    print(f"V'(q*)={c['variance_slope']:.4g}  V''(q*)={c['variance_curvature']:.4g}  chi_1={c['chi1']:.4g}  "
           f"expected sparsity={c['expected_sparsity']:.4g}")
     print(f"{net}, depth {c['depth']}, {res.seeds} seeds, batch {c['batch']}, {c['dtype']}, "
           f"first layer: {c['first_layer']}")

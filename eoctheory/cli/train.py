@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     tau_txt = f"tau = {ini['tau']:.5g}{m_txt}  " if ini["tau"] is not None else m_txt.lstrip()
     print(f"{s['setting']} seed {cfg.seed}: {tau_txt}"
           f"sigma_w^2 = {ini['sigma_w2']:.5g}  sigma_b^2 = {ini['sigma_b2']:.5g}  "
-          f"V'(q*) = {ini['V_prime']:.3g}  V''(q*) = {ini['V_second']:.3g}")
+          f"V'(q*) = {ini['variance_slope']:.3g}  V''(q*) = {ini['variance_curvature']:.3g}")
     print(f"  epochs {s['epochs_run']}{' (diverged)' if s['diverged'] else ''}: "
           f"train loss {s['train_loss']:.4g}  val acc {s['val_acc']:.4f}  "
           f"test acc {s['test_acc']:.4f}  test sparsity {s['test_sparsity']:.4f} "

@@ -44,7 +44,7 @@ PAPER_REDUCED = ("plain_relu", "relu:0.6", "relu:0.7", "st:0.6", "crelu:0.7:0.7"
 MAX_SEEDS = 1000
 
 ROW_FIELDS = ("setting", "activation", "sparsity", "target_slope", "seed", "tau", "m",
-              "sigma_w2", "sigma_b2", "V_prime", "V_second", "epochs_run", "steps",
+              "sigma_w2", "sigma_b2", "variance_slope", "variance_curvature", "epochs_run", "steps",
               "diverged", "train_loss", "val_acc", "test_acc", "test_sparsity",
               "init_test_sparsity", "max_grad_norm_first_steps", "epoch_seconds", "n_train")
 
@@ -98,8 +98,8 @@ def _row(s: dict) -> dict:
     c, ini = s["config"], s["init"]
     row = {"setting": s["setting"], "activation": c["activation"], "sparsity": c["sparsity"],
            "target_slope": c["target_slope"], "seed": c["seed"]}
-    row.update({k: ini[k] for k in ("tau", "m", "sigma_w2", "sigma_b2", "V_prime",
-                                    "V_second")})
+    row.update({k: ini[k] for k in ("tau", "m", "sigma_w2", "sigma_b2", "variance_slope",
+                                    "variance_curvature")})
     row.update({k: s[k] for k in ROW_FIELDS if k in s})
     return row
 
@@ -180,7 +180,7 @@ def summarise(rows: Sequence[dict]) -> list[dict]:
         out.append({
             "setting": name, "activation": r0["activation"], "sparsity": r0["sparsity"],
             "target_slope": r0["target_slope"], "tau": r0["tau"], "m": r0["m"],
-            "V_prime": r0["V_prime"], "V_second": r0["V_second"], "runs": len(rs),
+            "variance_slope": r0["variance_slope"], "variance_curvature": r0["variance_curvature"], "runs": len(rs),
             "diverged": int(sum(bool(r["diverged"]) for r in rs)),
             "test_acc_mean": float(np.mean(acc)),
             "test_acc_std": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0,
@@ -213,8 +213,8 @@ def format_summary(summary: Sequence[dict]) -> str:
     for r in summary:
         lines.append(
             f"| {_NAMES.get(r['activation'], r['activation'])} | {_fmt(r['sparsity'], 'g')} "
-            f"| {_fmt(r['V_prime'], '.2f')} | {_fmt(r['tau'], '.3f')} | {_fmt(r['m'], '.3f')} "
-            f"| {_fmt(r['V_second'], '.3g')} | {r['runs']} | {r['diverged']} "
+            f"| {_fmt(r['variance_slope'], '.2f')} | {_fmt(r['tau'], '.3f')} | {_fmt(r['m'], '.3f')} "
+            f"| {_fmt(r['variance_curvature'], '.3g')} | {r['runs']} | {r['diverged']} "
             f"| {r['test_acc_mean']:.3f} ± {r['test_acc_std']:.3f} "
             f"| {_fmt(r['test_sparsity_mean'], '.3f')} ± {_fmt(r['test_sparsity_std'], '.3f')} "
             f"| {_fmt(r['max_grad_norm_first_steps'], '.3g')} |")

@@ -401,7 +401,7 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     ini = et.eoc_init_(model, act, q_star=cfg.q_star, first_layer="preserve", generator=gen)
     init_info = {"tau": st.tau, "m": st.m, "sigma_w2": ini.sigma_w2,
-                 "sigma_b2": ini.sigma_b2, "V_prime": ini.V_prime, "V_second": ini.V_second,
+                 "sigma_b2": ini.sigma_b2, "variance_slope": ini.variance_slope, "variance_curvature": ini.variance_curvature,
                  "expected_sparsity": ini.sparsity}
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     log_lines: list[str] = []

@@ -53,10 +53,10 @@ def figure(sparsities=SPARSITIES, targets=TARGETS, q_star: float = 1.0,
             for j, t in enumerate(t_arr):
                 mk = TARGET_MARKERS.get(float(t), "o")
                 mj = float(sol.m[i, j])
-                (p1,) = top.plot([mj], [float(sol.V_prime[i, j])], ls="none", marker=mk,
+                (p1,) = top.plot([mj], [float(sol.variance_slope[i, j])], ls="none", marker=mk,
                                  color=c, markeredgecolor="k", markeredgewidth=0.6,
                                  markersize=5, zorder=4)
-                (p2,) = bot.plot([mj], [float(sol.V_second[i, j])], ls="none", marker=mk,
+                (p2,) = bot.plot([mj], [float(sol.variance_curvature[i, j])], ls="none", marker=mk,
                                  color=c, markeredgecolor="k", markeredgewidth=0.6,
                                  markersize=5, zorder=4)
                 p1.set_gid(f"{name}-cross-s{s:g}-t{t:g}")

@@ -291,7 +291,7 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
         gth = gL * np.sqrt(cum)
     config = {"activation": init.activation.name, "params": init.params,
               "sigma_w2": init.sigma_w2, "sigma_b2": init.sigma_b2, "q_star": init.q_star,
-              "on_eoc": init.on_eoc, "V_prime": init.V_prime, "V_second": init.V_second,
+              "on_eoc": init.on_eoc, "variance_slope": init.variance_slope, "variance_curvature": init.variance_curvature,
               "chi1": init.chi1, "expected_sparsity": init.sparsity, "width": C,
               "depth": L, "batch": B, "rho_input": rho_input, "q_input": qin,
               "kernel_size": ks, "positions": P or 1, "first_layer": first_layer,

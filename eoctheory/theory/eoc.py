@@ -26,7 +26,7 @@ Examples
 >>> round(float(p.sigma_w2), 10)                      # 1 / (1 - s)
 3.3333333333
 >>> sol = eoc.m_for_slope("crelu", 0.7, sparsity=0.85)
->>> round(float(sol.V_prime), 12)
+>>> round(float(sol.variance_slope), 12)
 0.7
 """
 
@@ -48,6 +48,7 @@ from eoctheory.engine.gaussian import NotPiecewisePolynomial
 
 __all__ = [
     "EoCPoint",
+    "SlopeAliases",
     "SlopeSolution",
     "tau_from_sparsity",
     "sparsity_from_tau",
@@ -198,20 +199,35 @@ def sparsity_from_tau(activation: Activation | str, tau: Any, q_star: Any = 1.0,
     return maps.sparsity(activation, q_star, tau=tau, **params)
 
 
+class SlopeAliases:
+    """The deprecated spellings ``V_prime`` and ``V_second`` of ``variance_slope`` and
+    ``variance_curvature`` (one name per quantity; the old ones are kept for one release)."""
+
+    @property
+    def V_prime(self):  # noqa: N802 - the deprecated spelling
+        """Deprecated alias of ``variance_slope``."""
+        return self.variance_slope
+
+    @property
+    def V_second(self):  # noqa: N802 - the deprecated spelling
+        """Deprecated alias of ``variance_curvature``."""
+        return self.variance_curvature
+
+
 @dataclass(frozen=True)
-class EoCPoint:
+class EoCPoint(SlopeAliases):
     r"""An Edge-of-Chaos initialisation at fixed point :math:`q^*`.
 
     Attributes are arrays (broadcast over the inputs): ``q_star``, ``sigma_w2``,
-    ``sigma_b2``, ``V_prime`` (:math:`V'(q^*)`), ``V_second`` (:math:`V''(q^*)`),
+    ``sigma_b2``, ``variance_slope`` (:math:`V'(q^*)`), ``variance_curvature`` (:math:`V''(q^*)`),
     ``sparsity`` and the activation ``params`` used.
     """
 
     q_star: np.ndarray
     sigma_w2: np.ndarray
     sigma_b2: np.ndarray
-    V_prime: np.ndarray
-    V_second: np.ndarray
+    variance_slope: np.ndarray
+    variance_curvature: np.ndarray
     sparsity: np.ndarray
     params: dict
 
@@ -305,7 +321,7 @@ def eoc_curvature(activation: Activation | str, q_star: Any = 1.0, **params: Any
 
 
 @dataclass(frozen=True)
-class SlopeSolution:
+class SlopeSolution(SlopeAliases):
     r"""Result of :func:`m_for_slope`: arrays broadcast over (sparsity, target, q*).
 
     ``m`` is the chosen solution; ``n_solutions`` counts every :math:`m` in the search range
@@ -320,8 +336,8 @@ class SlopeSolution:
     target: np.ndarray
     sigma_w2: np.ndarray
     sigma_b2: np.ndarray
-    V_prime: np.ndarray
-    V_second: np.ndarray
+    variance_slope: np.ndarray
+    variance_curvature: np.ndarray
     n_solutions: np.ndarray
     other_m: np.ndarray
 
@@ -361,8 +377,8 @@ def m_for_slope(activation: Activation | str, target_slope: Any, *, sparsity: An
     Returns
     -------
     SlopeSolution
-        ``m``, ``tau``, ``sigma_w2``, ``sigma_b2``, ``V_prime`` (equal to the target to
-        ~1e-13), ``V_second`` (:math:`V''(q^*)`), ``n_solutions``, ``other_m`` ...
+        ``m``, ``tau``, ``sigma_w2``, ``sigma_b2``, ``variance_slope`` (equal to the target to
+        ~1e-13), ``variance_curvature`` (:math:`V''(q^*)`), ``n_solutions``, ``other_m`` ...
 
     Raises
     ------
@@ -441,4 +457,4 @@ def m_for_slope(activation: Activation | str, target_slope: Any, *, sparsity: An
     r = lambda a: np.asarray(a).reshape(shape)  # noqa: E731
     s_out = maps.sparsity(act, qf, m=m, **kw)
     return SlopeSolution(r(m), r(tauf), r(s_out), r(qf), r(tf), r(pt.sigma_w2), r(pt.sigma_b2),
-                         r(pt.V_prime), r(pt.V_second), r(n_sol), others.reshape(shape))
+                         r(pt.variance_slope), r(pt.variance_curvature), r(n_sol), others.reshape(shape))

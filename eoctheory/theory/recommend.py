@@ -33,6 +33,7 @@ from eoctheory.engine import maps
 from eoctheory.engine.activations import Activation, get_activation
 from eoctheory.engine.checks import check_int
 from eoctheory.limits import check_resources
+from eoctheory.theory.eoc import SlopeAliases
 from eoctheory.theory.finite_width import (
     check_band,
     check_grad_limit,
@@ -120,7 +121,7 @@ def normalise(activation: Activation | str, q_star: float, sigma_w2: float,
 # ------------------------------------------------------------------------------------------
 # Recommendation
 # ------------------------------------------------------------------------------------------
-class _AsDict:
+class _AsDict(SlopeAliases):
     """``to_dict()`` for the result dataclasses: every field, JSON-ready."""
 
     def to_dict(self) -> dict:
@@ -152,8 +153,8 @@ class Recommendation(_AsDict):
     m_min_safe: float | None
     sigma_w2: float
     sigma_b2: float
-    V_prime: float
-    V_second: float
+    variance_slope: float
+    variance_curvature: float
     predicted_risk: float
     escape_probability: float
     explosion_probability: float
@@ -178,8 +179,8 @@ def _finish(act, s, q, N, L, risk, band, g, tau, m, m_lo, safe, gauge, notes) ->
                           float(tau), None if m is None else float(m),
                           None if m is None else float(m) / math.sqrt(q),
                           None if m_lo is None else float(m_lo),
-                          float(pt.sigma_w2), float(pt.sigma_b2), float(pt.V_prime),
-                          float(pt.V_second), pred.risk, pred.escape_probability,
+                          float(pt.sigma_w2), float(pt.sigma_b2), float(pt.variance_slope),
+                          float(pt.variance_curvature), pred.risk, pred.escape_probability,
                           pred.explosion_probability, d["gradient_ratio_quantiles"],
                           band, g, notes)
 
@@ -303,8 +304,8 @@ class WidthRecommendation(_AsDict):
     gradient_ratio_quantiles: dict
     sigma_w2: float
     sigma_b2: float
-    V_prime: float
-    V_second: float
+    variance_slope: float
+    variance_curvature: float
     max_width: int
     notes: list = field(default_factory=list)
 
@@ -375,5 +376,5 @@ def min_width(activation: Activation | str, *, sparsity: float, depth: int,
                                None if hi is None else int(hi), pred.risk,
                                pred.escape_probability, pred.explosion_probability,
                                pred.to_dict()["gradient_ratio_quantiles"],
-                               float(pt.sigma_w2), float(pt.sigma_b2), float(pt.V_prime),
-                               float(pt.V_second), Nmax, notes)
+                               float(pt.sigma_w2), float(pt.sigma_b2), float(pt.variance_slope),
+                               float(pt.variance_curvature), Nmax, notes)

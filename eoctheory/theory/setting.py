@@ -53,7 +53,7 @@ DEFAULT_TARGET_SLOPE = 0.7
 
 
 @dataclass(frozen=True)
-class Setting:
+class Setting(eoc_theory.SlopeAliases):
     r"""A resolved initialisation (see :func:`resolve_setting`).
 
     Attributes
@@ -105,17 +105,6 @@ class Setting:
     def m(self) -> float | None:
         """The clipping height :math:`m`, or None if the activation has none."""
         return self.activation.values.get("m")
-
-    # deprecated spellings of V'(q*), V''(q*) (kept for one release)
-    @property
-    def V_prime(self) -> float:
-        """Deprecated alias of :attr:`variance_slope`."""
-        return self.variance_slope
-
-    @property
-    def V_second(self) -> float:
-        """Deprecated alias of :attr:`variance_curvature`."""
-        return self.variance_curvature
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the keys are documented in the README's JSON section)."""

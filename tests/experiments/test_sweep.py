@@ -36,7 +36,7 @@ def test_parse_setting():
 
 def test_summary_mean_and_std_over_seeds():
     rows = [dict(setting="a", activation="relu", sparsity=0.6, target_slope=None, tau=0.25,
-                 m=None, V_prime=1.0, V_second=0.1, test_acc=acc, test_sparsity=sp,
+                 m=None, variance_slope=1.0, variance_curvature=0.1, test_acc=acc, test_sparsity=sp,
                  diverged=d, max_grad_norm_first_steps=1.0, epoch_seconds=1.0)
             for acc, sp, d in [(0.9, 0.6, False), (0.1, 0.0, True)]]
     (s,) = sweep.summarise(rows)

@@ -212,7 +212,7 @@ def test_variance_follows_variance_map(name, wide, inits):
     # ReLU_tau/ST_tau (V' = 1). The mean of K = 4 seeds divides it by 2.
     ini = inits[name]
     layers = np.arange(1, res.depth + 1)
-    vp2 = min(ini.V_prime ** 2, 1 - 1e-9)
+    vp2 = min(ini.variance_slope ** 2, 1 - 1e-9)
     sd = 0.045 * np.sqrt(np.minimum(layers, 1 / (1 - vp2))) / np.sqrt(res.seeds)
     assert np.all(np.abs(res.q_mean - res.q_theory) < 4 * sd)
     # sparsity given each seed's measured q^l (eq. 12 at variance q^l). The independent units
@@ -252,7 +252,7 @@ def test_cnn_obeys_the_same_variance_map(name, inits):
     # from one layer ~ sqrt(2/256) = 0.09; positions are correlated, so not divided by 8).
     ini = inits[name]
     layers = np.arange(1, res.depth + 1)
-    vp2 = min(ini.V_prime ** 2, 1 - 1e-9)
+    vp2 = min(ini.variance_slope ** 2, 1 - 1e-9)
     sd = np.sqrt(2 / 256) * np.sqrt(np.minimum(layers, 1 / (1 - vp2))) / np.sqrt(res.seeds)
     assert np.all(np.abs(res.q_mean - res.q_theory) < 4 * sd)
     # sparsity given the measured q^l: 256 channels are the independent units (each has one
@@ -350,7 +350,7 @@ def test_cli_json():
         assert key in d
     assert d["seeds"] == 3 and len(d["q_mean"]) == 6 and len(d["sparsity_theory"]) == 6
     assert d["failed_fraction"] == 0.0
-    assert d["config"]["V_prime"] == pytest.approx(0.7)
+    assert d["config"]["variance_slope"] == pytest.approx(0.7)
 
 
 def test_cli_table_cnn_and_plot(tmp_path):

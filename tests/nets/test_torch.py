@@ -91,7 +91,7 @@ def test_from_sparsity_threshold_and_measured_sparsity(cls, name, q_star):
     mod = cls.from_sparsity(s, q_star=q_star)
     assert mod.tau == pytest.approx(tau_for(name, s, q_star), rel=1e-12)
     if cls.has_m:  # m from V'(q*) = 0.7 (Sec. 3.1)
-        assert mod.eoc(q_star).V_prime == pytest.approx(0.7, abs=1e-10)
+        assert mod.eoc(q_star).variance_slope == pytest.approx(0.7, abs=1e-10)
     z = torch.randn(200_000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     got = float((mod(z * q_star ** 0.5) == 0).double().mean())
     assert abs(got - s) < 5 * np.sqrt(s * (1 - s) / z.numel())  # binomial 5 sigma
@@ -157,7 +157,7 @@ def test_eoc_init_by_name_with_sparsity_and_reproducible_with_generator():
                       generator=torch.Generator().manual_seed(3))
     et.eoc_init_(b, "cst", sparsity=0.7, target_slope=0.5,
                  generator=torch.Generator().manual_seed(3))
-    assert ia.V_prime == pytest.approx(0.5, abs=1e-10)
+    assert ia.variance_slope == pytest.approx(0.5, abs=1e-10)
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
 

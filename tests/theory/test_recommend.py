@@ -59,7 +59,7 @@ def test_recommend_largest_safe_m():
     worse = float(fw.predicted_risk("crelu", width=300, depth=100, tau=rec.tau,
                                     m=rec.m * 1.05))
     assert worse > 0.05
-    assert rec.V_prime == pytest.approx(float(eoc.eoc.eoc_slope("crelu", 1.0, tau=rec.tau,
+    assert rec.variance_slope == pytest.approx(float(eoc.eoc.eoc_slope("crelu", 1.0, tau=rec.tau,
                                                                  m=rec.m)), rel=1e-10)
     wider = recommend("crelu", sparsity=0.8, width=1000, depth=100, risk=0.05)
     assert wider.m > rec.m
@@ -85,7 +85,7 @@ def test_cli_recommend_json():
     out = _cli("cst", "--sparsity", "0.8", "--width", "300", "--depth", "100", "--json")
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
-    for key in ("m", "tau", "sigma_w2", "sigma_b2", "V_prime", "V_second", "predicted_risk",
+    for key in ("m", "tau", "sigma_w2", "sigma_b2", "variance_slope", "variance_curvature", "predicted_risk",
                 "gradient_ratio_quantiles", "q_star"):
         assert key in d
     assert d["predicted_risk"] <= 0.05 and d["mode"] == "m"
