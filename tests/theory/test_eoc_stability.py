@@ -257,13 +257,13 @@ def test_cli_human_and_custom():
 
 
 @pytest.mark.parametrize("args,msg", [
-    (("crelu", "--sparsity", "1.5"), "--sparsity must be in (0, 1)"),
+    (("crelu", "--sparsity", "1.5"), "sparsity must be in (0, 1)"),
     (("crelu", "--sparsity", "0.85", "--target-slope", "1.5"), "not attainable"),
     (("nope",), "unknown activation 'nope'"),
     (("custom",), "'custom' needs --expr"),
     (("custom", "--expr", "x +* 2"), "cannot parse"),
     (("tanh", "--sparsity", "0.5"), "has no threshold tau"),
-    (("relu", "--q-star", "-1"), "--q-star must be"),
+    (("relu", "--q-star", "-1"), "q_star must be"),
     (("relu", "--bogus"), "unrecognized arguments"),
 ])
 def test_cli_errors(args, msg):
