@@ -238,10 +238,10 @@ def test_cli_json():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for key in ("activation", "tau", "m", "sparsity", "q_star", "sigma_w2", "sigma_b2", "chi1",
-                "V_prime", "V_second", "fixed_points", "verdict", "reasons"):
+                "variance_slope", "variance_curvature", "fixed_points", "verdict", "reasons"):
         assert key in out
     sol = E.m_for_slope("cst", 0.9, sparsity=0.85)
-    np.testing.assert_allclose([out["m"], out["sigma_w2"], out["V_prime"], out["chi1"]],
+    np.testing.assert_allclose([out["m"], out["sigma_w2"], out["variance_slope"], out["chi1"]],
                                [float(sol.m), float(sol.sigma_w2), 0.9, 1.0], rtol=1e-10)
     assert [f["kind"] for f in out["fixed_points"]] == ["stable", "unstable", "stable"]
     assert out["verdict"] == "unstable"
@@ -402,4 +402,4 @@ def test_clipped_narrow_window_v_prime():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     ref = eoc.precise.variance_slope("crelu", 1e4, out["sigma_w2"], dps=30, tau=0.0, m=0.01)
-    assert abs(out["V_prime"] - float(ref)) <= 1e-10 * float(ref)
+    assert abs(out["variance_slope"] - float(ref)) <= 1e-10 * float(ref)
