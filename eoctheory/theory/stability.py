@@ -244,6 +244,14 @@ def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float,
     for k in range(1, len(edges) - 1):  # touching zero at a critical point: tangent root
         if abs(Fe[k]) <= 1e-10 * scale[k]:
             cands.append((float(edges[k]), True))
+    # a root on an end of the grid (q* at the end of the maps' range), unless V(q) = q on
+    # the next grid point too (ReLU_0 on the EoC, the identity: a continuum, not a point)
+    inner = qs[[1, -2]]
+    F_in = maps.variance_map(act, inner, sw2, sb2, **params) - inner
+    for k, d, fi, qi in ((0, dF[0], F_in[0], inner[0]), (len(edges) - 1, dF[-1], F_in[1],
+                                                         inner[1])):
+        if abs(Fe[k]) <= 1e-10 * scale[k] and abs(fi) > 1e-10 * qi:
+            cands.append((float(edges[k]), bool(abs(d) < 1e-6)))
     cands.sort()
     # a tangent candidate next to an ordinary root is the same root seen twice
     merged: list[tuple[float, bool]] = []
@@ -255,6 +263,12 @@ def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float,
 
     out: list[FixedPoint] = []
     mpm = _MPMap(act, params) if verify else None
+    if mpm is not None and mpm.fns is None and merged and \
+            not _ORACLE_RANGE[0] <= merged[0][0] <= merged[-1][0] <= _ORACLE_RANGE[1]:
+        raise ValueError(
+            f"fixed points of {act.name!r} near q = {merged[-1][0]:.3g} cannot be verified: "
+            "without a closed form the mpmath quadrature needs q in [1e-20, 1e20] (beyond, "
+            "the digits its integrals cancel make it take minutes); pass verify=False")
     for q0, tan in merged:
         vp = float(maps.variance_slope(act, q0, sw2, **params))
         vpp = float(maps.variance_curvature(act, q0, sw2, **params))
@@ -273,7 +287,11 @@ def _merge_tangent(fps: list[FixedPoint], mpm, sw2, sb2, dps) -> list[FixedPoint
     indistinguishable in practice and are reported as one semi-stable fixed point.
     """
     out: list[FixedPoint] = []
-    for f in fps:
+    for f in sorted(fps, key=lambda p: p.q):
+        if out and abs(f.q - out[-1].q) <= 1e-12 * f.q:  # one root reached from two sides
+            if f.kind == "semi-stable":
+                out[-1] = f
+            continue
         if out and abs(f.q - out[-1].q) <= 1e-6 * f.q and \
                 (out[-1].V_prime - 1) * (f.V_prime - 1) <= 0:
             prev = out.pop()
@@ -283,6 +301,11 @@ def _merge_tangent(fps: list[FixedPoint], mpm, sw2, sb2, dps) -> list[FixedPoint
         out.append(f)
     return out
 
+
+#: Fixed points of activations without a closed form are verified with the quadrature
+#: oracle, whose cost grows with the digits its integrals cancel (GELU at q = 1e-10: 50 s;
+#: at 1e100: many minutes): refused outside this range (verify=False still works).
+_ORACLE_RANGE = (1e-20, 1e20)
 
 #: A tangent fixed point is reported where the minimum of |V(q) - q| is below the
 #: resolution of the search: V''(q) (1e-6 q)^2 / 8, the depth at which two roots closer than
