@@ -58,6 +58,7 @@ __all__ = [
     "CATALOGUE",
     "DEFAULT_VALUES",
     "PAPER_ACTIVATIONS",
+    "derivative_expr",
     "get_activation",
     "list_activations",
 ]
@@ -335,7 +336,7 @@ class Activation:
         args = (X, *self.symbols)
         mods = [NUMPY_FUNCTIONS, "numpy"]
         f = sp.lambdify(args, self.expr, modules=mods)
-        df = sp.lambdify(args, _derivative(self.expr), modules=mods)
+        df = sp.lambdify(args, derivative_expr(self.expr), modules=mods)
         return f, df
 
     def __call__(self, x: Any, **params: float) -> np.ndarray:
@@ -374,10 +375,18 @@ def _full(out: Any, x: np.ndarray, vals: list[np.ndarray]) -> np.ndarray:
     return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 
 
-def _derivative(expr: sp.Expr) -> sp.Expr:
-    from eoctheory.engine.gaussian import _to_piecewise
+def derivative_expr(expr: sp.Expr) -> sp.Expr:
+    r""":math:`\phi'(x) = \frac{d}{dx}\operatorname{Piecewise}[\phi](x)`, branch by branch.
 
-    return sp.piecewise_fold(sp.diff(_to_piecewise(expr), X))
+    At a kink the branch whose condition holds gives the value: for
+    :math:`\mathrm{CReLU}_{\tau,m}` = ``Piecewise((0, x <= tau), (x - tau, x < tau + m),
+    (m, True))`` this is ``Piecewise((0, x <= tau), (1, x < tau + m), (0, True))``, i.e.
+    :math:`\phi'(\tau) = \phi'(\tau+m) = 0`. The one derivative used by the activation,
+    the mpmath oracle and the generated kernels.
+    """
+    from eoctheory.engine.gaussian import to_piecewise
+
+    return sp.piecewise_fold(sp.diff(to_piecewise(expr), X))
 
 
 def _pw(*branches):

@@ -48,7 +48,7 @@ from eoctheory.engine.expr import (
     MIN_NUMBER,
     X,
 )
-from eoctheory.engine.gaussian import NotPiecewisePolynomial, _to_piecewise, piecewise_intervals
+from eoctheory.engine.gaussian import NotPiecewisePolynomial, to_piecewise, piecewise_intervals
 
 if TYPE_CHECKING:  # pragma: no cover
     from eoctheory.engine.activations import Activation
@@ -266,7 +266,7 @@ def _sample_values(act: Activation) -> list[dict[str, float]]:
 
 def _check_exact(fixed: sp.Expr, pieces: tuple, allow_jumps: bool) -> None:
     """Polynomial pieces: defined at every breakpoint; jumps only if allowed."""
-    pw = _to_piecewise(fixed)
+    pw = to_piecewise(fixed)
     for left, right in zip(pieces[:-1], pieces[1:]):
         b = left.hi
         val = pw.subs(X, b)
@@ -283,7 +283,7 @@ def _check_exact(fixed: sp.Expr, pieces: tuple, allow_jumps: bool) -> None:
 def _check_general(fixed: sp.Expr, deadline: float, seconds: float) -> None:
     """Non-polynomial pieces or non-linear conditions: the quadrature route."""
     _growth(fixed)
-    pw = _to_piecewise(fixed)
+    pw = to_piecewise(fixed)
     branches = pw.args if isinstance(pw, sp.Piecewise) else ((pw, sp.true),)
     remaining: sp.Set = sp.S.Reals
     parts: list[tuple[sp.Expr, sp.Set]] = []

@@ -46,6 +46,7 @@ __all__ = [
     "Piece",
     "NotPiecewisePolynomial",
     "piecewise_intervals",
+    "to_piecewise",
     "gaussian_expectation",
     "split_expectation",
     "FinitePart",
@@ -235,7 +236,12 @@ class Piece:
     expr: sp.Expr
 
 
-def _to_piecewise(expr: sp.Expr) -> sp.Expr:
+def to_piecewise(expr: sp.Expr) -> sp.Expr:
+    r"""``expr`` with ``Max``, ``Min``, ``Abs``, ``sign`` and ``Heaviside`` as ``Piecewise``.
+
+    The one rewriting used by the engine, :meth:`Activation.derivative` and the generated
+    kernels, so the conditions (and with them the value of :math:`\phi'` at kinks) agree.
+    """
     expr = expr.rewrite(sp.Piecewise)
     for f in (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside):
         expr = expr.replace(lambda e, f=f: isinstance(e, f), lambda e: e.rewrite(sp.Piecewise))
@@ -310,7 +316,7 @@ def piecewise_intervals(expr: sp.Expr, x: sp.Symbol) -> tuple[Piece, ...]:
     condition is not linear in ``x``, or the breakpoints cannot be ordered with the
     parameters' assumptions (the caller may then substitute numeric parameter values).
     """
-    pw = _to_piecewise(sp.sympify(expr))
+    pw = to_piecewise(sp.sympify(expr))
     if isinstance(pw, sp.Piecewise):
         points: list[sp.Expr] = []
         for _, c in pw.args:

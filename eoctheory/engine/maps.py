@@ -87,7 +87,7 @@ from eoctheory.engine.gaussian import (
     GaussMass,
     NotPiecewisePolynomial,
     Piece,
-    _to_piecewise,
+    to_piecewise,
     U,
     canonical,
     gaussian_expectation,
@@ -112,6 +112,8 @@ __all__ = [
     "slope_moment4",
     "gaussian_moment",
     "check_variance",
+    "check_sigma",
+    "derive_expr",
     "Q_MIN",
     "Q_MAX",
     "SHORT_WIDTH",
@@ -182,7 +184,7 @@ def _to_q(expr: sp.Expr) -> sp.Expr:
 
 
 @lru_cache(maxsize=128)
-def _derive_expr(expr: sp.Expr, params: tuple[sp.Symbol, ...]) -> Derivation:
+def derive_expr(expr: sp.Expr, params: tuple[sp.Symbol, ...]) -> Derivation:
     pieces = piecewise_intervals(expr, X)
     e2 = canonical(gaussian_expectation(pieces, X, _R, 2))
     d1 = canonical(sp.diff(e2, _R) / (2 * _R))
@@ -224,7 +226,7 @@ def derive(activation: Activation | str) -> Derivation:
     if act.expr is None:
         raise NotPiecewisePolynomial(f"activation {act.name!r} is a callable: no closed form")
     try:
-        return _derive_expr(act.expr, act.symbols)
+        return derive_expr(act.expr, act.symbols)
     except NotPiecewisePolynomial:
         if not act.params:
             raise
@@ -233,7 +235,7 @@ def derive(activation: Activation | str) -> Derivation:
     # see; a decimal reading of 0.2000001 moves a window 1e-7 wide by 1e-9 of its width)
     fixed = act.expr.subs({p.symbol: sp.Rational(float(act.values[p.name]))
                            for p in act.params})
-    return _derive_expr(fixed, ())
+    return derive_expr(fixed, ())
 
 
 # --- compiled numeric maps -----------------------------------------------------------------
@@ -630,7 +632,7 @@ class _Quadrature:
         if act.expr is not None:
             args = (X, *act.symbols)
             mods = [NUMPY_FUNCTIONS, "numpy"]
-            pw = _to_piecewise(act.expr)
+            pw = to_piecewise(act.expr)
             self.smooth = not pw.has(sp.Piecewise)
             lam = lambda e: sp.lambdify(args, e, modules=mods)  # noqa: E731
             self.phi = lam(act.expr)
@@ -839,10 +841,10 @@ def check_variance(q: Any, name: str = "q") -> np.ndarray:
     return arr
 
 
-_check_q = check_variance  # the name other modules already use
 
 
-def _check_sigma(value: Any, name: str, strict: bool) -> np.ndarray:
+
+def check_sigma(value: Any, name: str, strict: bool) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
     ok = (arr > 0) if strict else (arr >= 0)
     if not np.all(ok & (arr < np.inf)):
@@ -854,7 +856,7 @@ def _check_sigma(value: Any, name: str, strict: bool) -> np.ndarray:
 def _resolved(activation: Activation | str, q: Any, params: dict):
     """Checked (activation, q, parameter arrays, compiled evaluator) for one call."""
     act = get_activation(activation)
-    qa = _check_q(q)
+    qa = check_variance(q)
     pvals = act.resolve(params)
     c = compiled(act)
     if getattr(c, "fixed", False) and params:
@@ -983,8 +985,8 @@ def variance_map(activation: Activation | str, q: Any, sigma_w2: Any, sigma_b2: 
     >>> float(variance_map("identity", 1.5, sigma_w2=2.0, sigma_b2=0.25))
     3.25
     """
-    sw2 = _check_sigma(sigma_w2, "sigma_w2", True)
-    sb2 = _check_sigma(sigma_b2, "sigma_b2", False)
+    sw2 = check_sigma(sigma_w2, "sigma_w2", True)
+    sb2 = check_sigma(sigma_b2, "sigma_b2", False)
     return sw2 * _eval(activation, "second_moment", q, params) + sb2
 
 
@@ -994,7 +996,7 @@ def variance_slope(activation: Activation | str, q: Any, sigma_w2: Any,
 
     Independent of :math:`\sigma_b^2`. Equals :math:`\frac{\sigma_w^2}{2q}\mathbb{E}[\phi^2(Z^2-1)]`.
     """
-    sw2 = _check_sigma(sigma_w2, "sigma_w2", True)
+    sw2 = check_sigma(sigma_w2, "sigma_w2", True)
     return sw2 * _eval(activation, "second_moment_d1", q, params)
 
 
@@ -1004,7 +1006,7 @@ def variance_curvature(activation: Activation | str, q: Any, sigma_w2: Any,
 
     Equals :math:`\frac{\sigma_w^2}{4q^2}\mathbb{E}[\phi^2(Z^4-6Z^2+3)]`.
     """
-    sw2 = _check_sigma(sigma_w2, "sigma_w2", True)
+    sw2 = check_sigma(sigma_w2, "sigma_w2", True)
     return sw2 * _eval(activation, "second_moment_d2", q, params)
 
 
@@ -1017,5 +1019,5 @@ def chi1(activation: Activation | str, q: Any, sigma_w2: Any, **params: Any) -> 
     >>> float(chi1("relu", 1.0, sigma_w2=2.0, tau=0.0))
     1.0
     """
-    sw2 = _check_sigma(sigma_w2, "sigma_w2", True)
+    sw2 = check_sigma(sigma_w2, "sigma_w2", True)
     return sw2 * _eval(activation, "slope_moment", q, params)

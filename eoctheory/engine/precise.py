@@ -35,6 +35,8 @@ from eoctheory.engine.gaussian import MPMATH_FUNCTIONS, NotPiecewisePolynomial, 
 
 __all__ = [
     "breakpoints",
+    "mp_functions",
+    "numeric_expr",
     "expectation",
     "second_moment",
     "second_moment_derivative",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 
-def _numeric_expr(act: Activation, params: dict[str, Any]) -> sp.Expr:
+def numeric_expr(act: Activation, params: dict[str, Any]) -> sp.Expr:
     vals = {**act.values, **params}
     act.resolve(params)  # range checks
     # exact binary value of each float parameter (as the float64 maps see it)
@@ -60,18 +62,18 @@ def breakpoints(activation: Activation | str, **params: Any) -> list[float]:
     if act.expr is None:
         return []
     try:
-        pieces = piecewise_intervals(_numeric_expr(act, params), X)
+        pieces = piecewise_intervals(numeric_expr(act, params), X)
     except NotPiecewisePolynomial:
         return []
     return [p.hi for p in pieces[:-1]]
 
 
 @lru_cache(maxsize=512)
-def _mp_fns(expr: sp.Expr) -> tuple[Any, Any]:
-    from eoctheory.engine.activations import _derivative
+def mp_functions(expr: sp.Expr) -> tuple[Any, Any]:
+    from eoctheory.engine.activations import derivative_expr
 
     mods = [MPMATH_FUNCTIONS, "mpmath"]
-    return sp.lambdify(X, expr, modules=mods), sp.lambdify(X, _derivative(expr), modules=mods)
+    return sp.lambdify(X, expr, modules=mods), sp.lambdify(X, derivative_expr(expr), modules=mods)
 
 
 def _split_points(act: Activation, q: Any, params: dict[str, Any]) -> tuple[list[Any], bool]:
@@ -85,7 +87,7 @@ def _split_points(act: Activation, q: Any, params: dict[str, Any]) -> tuple[list
     sq = mpmath.sqrt(q)
     pts = {mpmath.mpf(0)}
     bps = breakpoints(act, **params)
-    poly = act.expr is not None and _is_piecewise_polynomial(_numeric_expr(act, params))
+    poly = act.expr is not None and _is_piecewise_polynomial(numeric_expr(act, params))
     if not poly:
         for scale in (1, 4, 16):
             pts.update({mpmath.mpf(scale) / sq, -mpmath.mpf(scale) / sq})
@@ -136,7 +138,7 @@ def _expect(activation: Activation | str, g: Any, q: Any, dps: int, params: dict
         f = lambda x: mpmath.mpf(float(act.func(float(x))))  # noqa: E731
         df = lambda x: mpmath.mpf(float(act.derivative(float(x))))  # noqa: E731
     else:
-        f, df = _mp_fns(_numeric_expr(act, params))
+        f, df = mp_functions(numeric_expr(act, params))
     extra = 0
     for _ in range(6):
         with mpmath.workdps(dps + 10 + extra):
@@ -211,7 +213,7 @@ def sparsity(activation: Activation | str, q: Any, dps: int = 30, **params: Any)
     act = get_activation(activation)
     if act.expr is None:
         raise ValueError("the oracle needs a symbolic activation for sparsity")
-    f, _ = _mp_fns(_numeric_expr(act, params))
+    f, _ = mp_functions(numeric_expr(act, params))
     with mpmath.workdps(dps + 10):
         sq = mpmath.sqrt(mpmath.mpf(q))
         bps = [mpmath.mpf(sp.N(b, dps + 20)) for b in breakpoints(act, **params)]

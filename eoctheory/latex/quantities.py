@@ -44,7 +44,7 @@ from eoctheory.engine.activations import X, Activation, get_activation
 from eoctheory.engine.gaussian import (
     GaussPDF,
     NotPiecewisePolynomial,
-    _to_piecewise,
+    to_piecewise,
     piecewise_intervals,
 )
 from eoctheory.engine.maps import Q, SIGMA_B2, SIGMA_W2, derive
@@ -98,7 +98,7 @@ def symbolic_activation(activation: Activation | str) -> Activation:
 
 
 def _is_smooth(act: Activation) -> bool:
-    return not _to_piecewise(act.expr).has(sp.Piecewise)
+    return not to_piecewise(act.expr).has(sp.Piecewise)
 
 
 def _gauss_integral(f: sp.Expr, q: sp.Symbol) -> sp.Integral:
@@ -171,7 +171,7 @@ def _integral_quantity(act: Activation, quantity: str) -> sp.Expr:
         return sp.S.Zero  # a smooth phi that is not identically 0 vanishes on a null set
     z2 = _Z**2
     e2 = _gauss_integral(phi**2, Q)
-    slope = sp.diff(_to_piecewise(phi), X) ** 2
+    slope = sp.diff(to_piecewise(phi), X) ** 2
     if quantity == "second_moment":
         return e2
     if quantity == "variance":
@@ -197,7 +197,7 @@ def definition_tex(act: Activation, printer: PaperLatexPrinter) -> str:
         pieces = None
     if not pieces or len(pieces) == 1:
         return printer.doprint(act.expr)
-    full = _to_piecewise(act.expr)
+    full = to_piecewise(act.expr)
     left_closed = []  # does breakpoint k belong to the piece on its left?
     for lo_piece, hi_piece in zip(pieces[:-1], pieces[1:]):
         p = lo_piece.hi

@@ -58,7 +58,8 @@ import numpy as np
 import scipy.special as sc
 import sympy as sp
 
-from eoctheory.engine.activations import X, Activation, get_activation
+from eoctheory.engine.activations import X, Activation, derivative_expr, get_activation
+from eoctheory.engine.gaussian import to_piecewise
 
 __all__ = [
     "CodeBuilder",
@@ -88,28 +89,9 @@ G = sp.Dummy("g", real=True)
 # ------------------------------------------------------------------------------------------
 # Expressions: phi' and g phi' from the definition
 # ------------------------------------------------------------------------------------------
-def to_piecewise(expr: sp.Expr) -> sp.Expr:
-    r"""``expr`` with ``Max``, ``Min``, ``Abs``, ``sign`` and ``Heaviside`` as ``Piecewise``.
-
-    The same rewriting the Gaussian engine and :meth:`Activation.derivative` use, so the
-    conditions (and with them the value of :math:`\phi'` at kinks) are the same.
-    """
-    expr = expr.rewrite(sp.Piecewise)
-    for f in (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside):
-        expr = expr.replace(lambda e, f=f: isinstance(e, f), lambda e: e.rewrite(sp.Piecewise))
-    return sp.piecewise_fold(expr)
 
 
 @functools.lru_cache(maxsize=512)
-def derivative_expr(expr: sp.Expr) -> sp.Expr:
-    r""":math:`\phi'(x) = \frac{d}{dx}\operatorname{Piecewise}[\phi](x)`, branch by branch.
-
-    At a kink the branch whose condition holds gives the value: for
-    :math:`\mathrm{CReLU}_{\tau,m}` = ``Piecewise((0, x <= tau), (x - tau, x < tau + m),
-    (m, True))`` this is ``Piecewise((0, x <= tau), (1, x < tau + m), (0, True))``, i.e.
-    :math:`\phi'(\tau) = \phi'(\tau+m) = 0`.
-    """
-    return sp.piecewise_fold(sp.diff(to_piecewise(expr), X))
 
 
 @functools.lru_cache(maxsize=512)

@@ -249,8 +249,8 @@ class Network:
         if isinstance(widths, (int, np.integer)) or len(widths) < 2:
             raise ValueError("widths must list the input width and at least one layer width")
         self.widths = tuple(check_int(w, "widths") for w in widths)
-        self.sigma_w2 = float(maps._check_sigma(sigma_w2, "sigma_w2", True))
-        self.sigma_b2 = float(maps._check_sigma(sigma_b2, "sigma_b2", False))
+        self.sigma_w2 = float(maps.check_sigma(sigma_w2, "sigma_w2", True))
+        self.sigma_b2 = float(maps.check_sigma(sigma_b2, "sigma_b2", False))
         ks = check_int(kernel_size, "kernel_size")
         if ks % 2 == 0:
             raise ValueError(f"kernel_size must be odd (2k+1), got {ks}")

@@ -138,9 +138,9 @@ def _prep(activation, rho, sigma_w2, sigma_b2, q_star):
     r = np.asarray(rho, dtype=float)
     if not np.all((r >= -1) & (r <= 1)):
         raise ValueError(f"rho must be in [-1, 1] (got {np.ravel(r)[~np.ravel((r >= -1) & (r <= 1))][0]!r})")
-    sw2 = float(maps._check_sigma(sigma_w2, "sigma_w2", True))
-    sb2 = float(maps._check_sigma(sigma_b2, "sigma_b2", False))
-    q = float(maps._check_q(q_star, "q_star"))
+    sw2 = float(maps.check_sigma(sigma_w2, "sigma_w2", True))
+    sb2 = float(maps.check_sigma(sigma_b2, "sigma_b2", False))
+    q = float(maps.check_variance(q_star, "q_star"))
     return act, r, sw2, sb2, q
 
 
@@ -201,7 +201,7 @@ def correlation_fixed_point(activation: Activation | str, sigma_w2: float, sigma
 def jacobian_moments(activation: Activation | str, sigma_w2: float, q_star: float = 1.0,
                      **params: Any) -> tuple[float, float]:
     r""":math:`\mu_k = \sigma_w^{2k}\,\mathbb{E}[\phi'(\sqrt{q^*}Z)^{2k}]` for k = 1, 2 (App. A, F)."""
-    sw2 = float(maps._check_sigma(sigma_w2, "sigma_w2", True))
+    sw2 = float(maps.check_sigma(sigma_w2, "sigma_w2", True))
     mu1 = sw2 * float(maps.slope_moment(activation, q_star, **params))
     mu2 = sw2**2 * float(maps.slope_moment4(activation, q_star, **params))
     return mu1, mu2
@@ -235,7 +235,7 @@ def precise_correlation_map(activation: Activation | str, rho: float, sigma_w2: 
         sq = mpmath.sqrt(q)
         r = mpmath.mpf(rho)
         s = mpmath.sqrt(1 - r * r)
-        f, _ = precise._mp_fns(precise._numeric_expr(act, params))
+        f, _ = precise.mp_functions(precise.numeric_expr(act, params))
         bps = [mpmath.mpf(sp.N(b, dps + 10)) for b in precise.breakpoints(act, **params)]
 
         def pts(center, scale):

@@ -93,7 +93,7 @@ def _erfinv_stable(y: Any) -> np.ndarray:
 def _tau_closed_form(expr: sp.Expr, symbols: tuple) -> Any:
     """lambdify(s, q, *other params) -> tau, from solving sparsity(tau) = s with SymPy."""
     act_params = [p for p in symbols if p != TAU]
-    der = maps._derive_expr(expr, symbols)
+    der = maps.derive_expr(expr, symbols)
     s = sp.Symbol("s", positive=True)
     sparsity = sp.expand(der.sparsity.rewrite(sp.erf))
     if not sparsity.has(TAU):

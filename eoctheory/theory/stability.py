@@ -76,7 +76,7 @@ class FixedPoint:
 
 @lru_cache(maxsize=64)
 def _mp_closed(expr: sp.Expr, symbols: tuple) -> dict:
-    der = maps._derive_expr(expr, symbols)
+    der = maps.derive_expr(expr, symbols)
     args = (maps.Q, *symbols)
     mods = [MPMATH_FUNCTIONS, "mpmath"]
     out = {}
@@ -140,7 +140,7 @@ class _MPMap:
 @lru_cache(maxsize=64)
 def _mp_widths(expr: sp.Expr, symbols: tuple) -> list:
     """Widths hi - lo (x units) of the finite pieces, as mpmath functions of the parameters."""
-    der = maps._derive_expr(expr, symbols)
+    der = maps.derive_expr(expr, symbols)
     return [sp.lambdify(symbols, sp.expand(p.hi - p.lo), modules="mpmath")
             for p in der.pieces if p.lo.is_finite and p.hi.is_finite]
 
@@ -215,8 +215,8 @@ def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float,
     """
     act = get_activation(activation)
     sw2, sb2 = float(sigma_w2), float(sigma_b2)
-    maps._check_sigma(sw2, "sigma_w2", True)
-    maps._check_sigma(sb2, "sigma_b2", False)
+    maps.check_sigma(sw2, "sigma_w2", True)
+    maps.check_sigma(sb2, "sigma_b2", False)
     act.resolve(params)
     if q_max is None:
         q_max = 100 * max(1.0, sb2, float(maps.variance_map(act, 1.0, sw2, sb2, **params)))
