@@ -316,7 +316,12 @@ def piecewise_intervals(expr: sp.Expr, x: sp.Symbol) -> tuple[Piece, ...]:
     condition is not linear in ``x``, or the breakpoints cannot be ordered with the
     parameters' assumptions (the caller may then substitute numeric parameter values).
     """
-    pw = to_piecewise(sp.sympify(expr))
+    if isinstance(expr, (int, float)) and not isinstance(expr, bool):
+        expr = sp.Integer(expr) if isinstance(expr, int) else sp.Float(expr)
+    elif not isinstance(expr, sp.Basic):  # never sympify text: it would run as Python
+        raise TypeError("expr must be a SymPy expression; read text with "
+                        "eoctheory.engine.expr.parse_activation")
+    pw = to_piecewise(expr)
     if isinstance(pw, sp.Piecewise):
         points: list[sp.Expr] = []
         for _, c in pw.args:
