@@ -100,8 +100,12 @@ from eoctheory.limits import check_resources
 from eoctheory.theory.setting import resolve_arrays
 
 __all__ = [
+    "CHI_DRIFT",
     "FiniteWidthPrediction",
+    "GRAD_LIMIT",
     "LEVELS",
+    "SPAN",
+    "SPARSITY_DRIFT",
     "check_band",
     "check_grad_limit",
     "check_summary",
@@ -110,10 +114,24 @@ __all__ = [
     "predict",
     "predicted_risk",
     "slope_value_moment",
+    "verdict_of",
 ]
 
 #: default quantile levels reported
 LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Failure when :math:`\|\delta^1\|/\|\delta^L\|` leaves :math:`[1/g, g]` (both tails): the
+#: gap in the measured training outcomes (``results/outcomes``) between the runs that keep
+#: the first-to-last gradient ratio below 100 and those whose ratio exceeds 1e3 in the
+#: first 15 SGD steps (the paper's Figure 5 failures).
+GRAD_LIMIT = 1e3
+#: Failure when the sparsity :math:`s(q^l)` at the walk's current variance moves more than
+#: this from :math:`s(q^*)` (absolute).
+SPARSITY_DRIFT = 0.1
+#: Failure when :math:`\chi_1(q^l)/\chi_1(q^*)` leaves :math:`[1/c, c]`.
+CHI_DRIFT = 2.0
+#: The walk is followed on :math:`[q^*/b, b\,q^*]` (``band``); mass beyond stays in the end
+#: cells (the drift criteria, not this range, decide failure).
+SPAN = 16.0
 _RES = 4.0           # cells per smallest per-layer standard deviation sqrt(2/N)
 _MAX_CELLS = 480     # cap on cells inside the band (width > ~20000 is coarser)
 _MIN_CELLS = 48
@@ -206,20 +224,33 @@ def _coefficients(act: Activation, q: np.ndarray, params: dict, sw2: np.ndarray,
 # ------------------------------------------------------------------------------------------
 # The chain
 # ------------------------------------------------------------------------------------------
-def _grid(N: float, band: float, wide: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    """Cell edges and centres in x = log(q/q*); band edges on cell edges; (edges, centres, i0)."""
+def _grid(N: float, band: float, wide: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cell edges and centres in x = log(q/q*) on [-log b, log b]; (edges, centres, 0).
+
+    ``wide`` is accepted for compatibility and ignored: one grid serves the killed and the
+    free chain."""
     lb = math.log(band)
     h = math.sqrt(2.0 / N) / _RES
     nb = int(min(max(math.ceil(2 * lb / h), _MIN_CELLS), _MAX_CELLS))
     edges = np.linspace(-lb, lb, nb + 1)
-    i0 = 0
-    if wide:
-        no = nb
-        step = edges[1] - edges[0]
-        edges = np.concatenate([-lb - step * np.arange(no, 0, -1), edges,
-                                lb + step * np.arange(1, no + 1)])
-        i0 = no
-    return edges, 0.5 * (edges[1:] + edges[:-1]), i0
+    return edges, 0.5 * (edges[1:] + edges[:-1]), 0
+
+
+def _alive(act: Activation, qg: np.ndarray, q_star: np.ndarray, params: dict,
+           sw2: np.ndarray, sparsity_drift: float, chi_drift: float) -> np.ndarray:
+    r"""Cells where :math:`|s(q) - s(q^*)| \le` ``sparsity_drift`` and
+    :math:`\chi_1(q)/\chi_1(q^*) \in [1/c, c]` (shape of ``qg``, float 0/1).
+
+    Positively homogeneous activations (plain ReLU, identity, ReLU_0) have constant
+    :math:`s` and :math:`\chi_1`: no cell is dead, the scale of q does not matter."""
+    s = maps.sparsity(act, qg, **params)
+    s0 = maps.sparsity(act, q_star, **params)
+    nu = maps.slope_moment(act, qg, **params)
+    nu0 = maps.slope_moment(act, q_star, **params)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = nu / nu0
+    ok = (np.abs(s - s0) <= sparsity_drift) & (r <= chi_drift) & (r >= 1.0 / chi_drift)
+    return ok.astype(float)
 
 
 def _kernel(mean: np.ndarray, var: np.ndarray, edges: np.ndarray, clamp: bool) -> np.ndarray:
@@ -248,7 +279,7 @@ def _initial(q_in: np.ndarray, q_star: np.ndarray, edges: np.ndarray, N: float,
 
 
 def _run_chain(K: np.ndarray, p0: np.ndarray, grad: tuple | None, L: int,
-               keep: bool) -> tuple:
+               keep: bool, alive: np.ndarray | None = None) -> tuple:
     """Propagate (p, M1, M2) for L layers; returns final stack and per-layer masses.
 
     ``grad`` = (E log R, Var log R, kappa - 1, eps, gamma^2/chi) per state. Weight
@@ -261,7 +292,7 @@ def _run_chain(K: np.ndarray, p0: np.ndarray, grad: tuple | None, L: int,
     """
     B, n = p0.shape
     st = np.zeros((B, 3, n))
-    st[:, 0] = p0
+    st[:, 0] = p0 if alive is None else p0 * alive
     hist = np.empty((L, B, n)) if keep else None
     surv = np.empty((L, B))
     surv[0] = p0.sum(axis=1)
@@ -282,6 +313,8 @@ def _run_chain(K: np.ndarray, p0: np.ndarray, grad: tuple | None, L: int,
             st[:, 2] += 2 * a * m1 + (a * a + b) * p
             st[:, 1] += a * p
         st = np.matmul(st, K)
+        if alive is not None:
+            st *= alive[:, None, :]
         surv[l] = st[:, 0].sum(axis=1)
         if keep:
             hist[l] = st[:, 0]
@@ -358,39 +391,50 @@ class FiniteWidthPrediction:
     Attributes
     ----------
     risk : float
-        :math:`1 - P(q^l \in [q^*/b, b q^*]\ \forall l\le L \text{ and }
-        \|\delta^1\|/\|\delta^L\| \le` ``grad_limit``).
-    escape_probability : float
-        :math:`P(q^l \notin [q^*/b, bq^*]` for some :math:`l \le L)` (the
-        :func:`eoctheory.nets.simulate` failure, band :math:`b`).
-    explosion_probability : float
-        :math:`P(\|\delta^1\|/\|\delta^L\| >` ``grad_limit`` and no escape).
-    escape_by_layer : ndarray (L,)
-        :math:`P(\text{escape by layer } l)`.
+        :math:`1 - P(\text{no drift and } 1/g \le \|\delta^1\|/\|\delta^L\| \le g)`,
+        :math:`g` = ``grad_limit``.
+    drift_probability : float
+        :math:`P(|s(q^l) - s(q^*)| >` ``sparsity_drift`` or :math:`\chi_1(q^l)/\chi_1(q^*)
+        \notin [1/c, c]` for some :math:`l \le L)`: what matters drifted along depth.
+    explosion_probability, vanishing_probability : float
+        No drift, and :math:`\|\delta^1\|/\|\delta^L\| > g` (resp. :math:`< 1/g`).
+    drift_by_layer : ndarray (L,)
+        :math:`P(\text{drift by layer } l)`.
     levels : tuple of float
         Quantile levels.
     q_quantiles : ndarray (L, len(levels))
         Per-layer quantiles of :math:`q^l` (free chain; 0 or inf beyond
-        :math:`[q^*/b^3, b^3q^*]`).
+        :math:`[q^*/b, b\,q^*]`, ``band`` :math:`b`).
     gradient_ratio_quantiles : ndarray (len(levels),)
         Quantiles of :math:`\|\delta^1\|/\|\delta^L\|` (free chain).
     log_ratio_mean, log_ratio_std : float
         Mean and sd of :math:`\log(\|\delta^1\|/\|\delta^L\|)` (free chain).
     config : dict
         Activation, parameters, :math:`\sigma_w^2, \sigma_b^2, q^*`, width, depth, band,
-        grad_limit, grid size.
+        grad_limit, sparsity_drift, chi_drift, grid size.
     """
 
     risk: float
-    escape_probability: float
+    drift_probability: float
     explosion_probability: float
-    escape_by_layer: np.ndarray
+    vanishing_probability: float
+    drift_by_layer: np.ndarray
     levels: tuple
     q_quantiles: np.ndarray
     gradient_ratio_quantiles: np.ndarray
     log_ratio_mean: float
     log_ratio_std: float
     config: dict = field(default_factory=dict)
+
+    @property
+    def escape_probability(self) -> float:
+        """Deprecated name of :attr:`drift_probability`."""
+        return self.drift_probability
+
+    @property
+    def escape_by_layer(self) -> np.ndarray:
+        """Deprecated name of :attr:`drift_by_layer`."""
+        return self.drift_by_layer
 
     def gradient_quantile(self, level: float) -> float:
         """Quantile of the gradient ratio at ``level`` (from the stored mixture)."""
@@ -399,14 +443,24 @@ class FiniteWidthPrediction:
     def to_dict(self) -> dict:
         """JSON-ready dict."""
         lv = [f"{x:g}" for x in self.levels]
-        return {"risk": self.risk, "escape_probability": self.escape_probability,
+        return {"risk": self.risk, "drift_probability": self.drift_probability,
                 "explosion_probability": self.explosion_probability,
+                "vanishing_probability": self.vanishing_probability,
                 "gradient_ratio_quantiles": dict(zip(lv, map(float,
                                                              self.gradient_ratio_quantiles))),
                 "log_gradient_ratio_mean": self.log_ratio_mean,
                 "log_gradient_ratio_std": self.log_ratio_std,
                 "q_quantiles_last_layer": dict(zip(lv, map(float, self.q_quantiles[-1]))),
                 "config": self.config}
+
+
+def verdict_of(risk: float, threshold: float) -> str:
+    """``"stable"`` if ``risk <= threshold``, ``"marginal"`` if ``risk <= 4 threshold``
+    (within a factor 4 of the limit; the calibration in ``results/outcomes`` has settings that
+    trained there), else ``"unstable"``. The one rule of ``check`` and ``recommend``."""
+    if risk <= threshold:
+        return "stable"
+    return "marginal" if risk <= 4 * threshold else "unstable"
 
 
 def _q_quantiles(hist: np.ndarray, edges: np.ndarray, q_star: float,
@@ -425,13 +479,12 @@ def _q_quantiles(hist: np.ndarray, edges: np.ndarray, q_star: float,
     return out
 
 
-def estimate_predict(width: int, depth: int, *, band: float = 4.0, settings: int = 1,
+def estimate_predict(width: int, depth: int, *, band: float = SPAN, settings: int = 1,
                      quantiles: bool = True, batch: int = 64) -> tuple[float, float]:
     r"""Peak bytes and operations of :func:`predict` (``quantiles=True``) or of
     :func:`predicted_risk` for ``settings`` settings in batches of ``batch``.
 
-    The chain has :math:`n` cells in the band (at most 480; three times that for the
-    quantiles); per layer it multiplies a ``(batch, 3, n)`` stack by the ``(n, n)`` kernel.
+    The chain has :math:`n` cells in the band (at most 480); per layer it multiplies a ``(batch, 3, n)`` stack by the ``(n, n)`` kernel.
     Memory: the kernels (:math:`pprox 4 \cdot 8\,\mathrm{batch}\, n^2` bytes with
     temporaries) and the per-layer gradient shifts and (for quantiles) histograms,
     :math:`8 L\,\mathrm{batch}\, n` bytes each.
@@ -455,7 +508,7 @@ def estimate_predict(width: int, depth: int, *, band: float = 4.0, settings: int
 
     if quantiles:
         m1, o1 = chain(1, n, False)
-        m2, o2 = chain(1, 3 * n, True)
+        m2, o2 = chain(1, n, True)
         return max(m1, m2), o1 + o2
     k = check_int(settings, "settings", 1)
     bsz = min(k, check_int(batch, "batch", 1))
@@ -467,10 +520,44 @@ def _check_size(what: str, nbytes: float, ops: float) -> None:
     check_resources(what, nbytes=nbytes, operations=ops, hint="lower depth")
 
 
+def _check_drift(sparsity_drift: Any, chi_drift: Any) -> tuple[float, float]:
+    sd, cd = float(sparsity_drift), float(chi_drift)
+    if not 0 < sd <= 1:
+        raise ValueError(f"sparsity_drift must be in (0, 1] (got {sparsity_drift!r})")
+    if not (cd > 1 and math.isfinite(cd)):
+        raise ValueError(f"chi_drift must be a finite number > 1 (got {chi_drift!r})")
+    return sd, cd
+
+
+def _chains(act, qs, qin, sw2, sb2, pk, N, L, b, sd, cd, keep_free):
+    """Killed chain (and the free one if ``keep_free``) for a batch of settings."""
+    edges, cen, _ = _grid(N, b)
+    qg = qs[:, None] * np.exp(cen)[None, :]
+    eX, vX, *gr = _coefficients(act, qg, pk, sw2[:, None], sb2[:, None], N)
+    K = _kernel(eX - np.log(qs)[:, None], vX, edges, clamp=True)
+    alive = _alive(act, qg, qs[:, None], pk, sw2[:, None], sd, cd)
+    p0 = _initial(qin, qs, edges, N, clamp=True)
+    killed = _run_chain(K, p0, tuple(gr), L, keep=False, alive=alive)
+    free = _run_chain(K, p0, tuple(gr), L, keep=True) if keep_free else None
+    return edges, killed, free
+
+
+def _split_risk(st: np.ndarray, g: float) -> tuple[np.ndarray, ...]:
+    """(risk, drift, explosion, vanishing) from a killed chain's final stack."""
+    w, mean, sd = _mixture(st)
+    lim = 2 * math.log(g)
+    c = _mixture_cdf(w, mean, sd, np.tile([[-lim, lim]], (len(w), 1)))
+    alive = w.sum(axis=1)
+    clip = lambda a: np.clip(a, 0.0, 1.0)  # noqa: E731
+    return (clip(1.0 - (c[:, 1] - c[:, 0])), clip(1.0 - alive), clip(alive - c[:, 1]),
+            clip(c[:, 0]))
+
+
 def predict(activation: Activation | str, *, width: int, depth: int,
             sparsity: float | None = None, target_slope: float | None = None,
             q_star: float = 1.0, sigma_w2: float | None = None, sigma_b2: float | None = None,
-            q_input: float | None = None, band: float = 4.0, grad_limit: float = 10.0,
+            q_input: float | None = None, band: float = SPAN, grad_limit: float = GRAD_LIMIT,
+            sparsity_drift: float = SPARSITY_DRIFT, chi_drift: float = CHI_DRIFT,
             levels: Sequence[float] = LEVELS, **params: float) -> FiniteWidthPrediction:
     r"""Predict the finite-width behaviour of one setting at initialisation.
 
@@ -484,15 +571,18 @@ def predict(activation: Activation | str, *, width: int, depth: int,
     target_slope : float, optional
         Sets :math:`m` so that :math:`V'(q^*)` equals it on the EoC (Sec. 3.1).
     q_star : float, default 1
-        Fixed-point variance; also the centre of the failure band.
+        Fixed-point variance; the reference for the drift criteria.
     sigma_w2, sigma_b2 : float, optional
         Off-EoC initialisation (default: the EoC point at :math:`q^*`).
     q_input : float, optional
         :math:`\|x\|^2/N_0` (default :math:`q^*`); :math:`q^1 = q_\text{in}\chi^2_N/N`.
-    band : float, default 4
-        Escape means :math:`q^l \notin [q^*/b, b\,q^*]`.
-    grad_limit : float, default 10
-        Explosion means :math:`\|\delta^1\|/\|\delta^L\| >` ``grad_limit``.
+    band : float, default 16
+        The walk is followed on :math:`[q^*/b, b\,q^*]`; mass beyond stays in the end cells.
+    grad_limit : float, default 1e3
+        Explosion: :math:`\|\delta^1\|/\|\delta^L\| > g`; vanishing: :math:`< 1/g`.
+    sparsity_drift, chi_drift : float, default 0.1 and 2
+        Drift: :math:`|s(q^l) - s(q^*)| >` ``sparsity_drift`` or
+        :math:`\chi_1(q^l)/\chi_1(q^*) \notin [1/c, c]` at some layer.
     levels : sequence of float
         Quantile levels to report.
     **params
@@ -505,12 +595,13 @@ def predict(activation: Activation | str, *, width: int, depth: int,
     Raises
     ------
     ValueError
-        Bad width, depth, band, grad_limit, parameters, or no EoC point.
+        Bad width, depth, band, grad_limit, drift limits, parameters, or no EoC point.
     """
     N = check_int(width, "width", 2)
     L = check_int(depth, "depth", 1)
     b = check_band(band)
     g = check_grad_limit(grad_limit)
+    sdr, cdr = _check_drift(sparsity_drift, chi_drift)
     _check_size(f"predict(width={N}, depth={L})", *estimate_predict(N, L, band=b))
     lv = tuple(float(x) for x in levels)
     if any(not 0 < x < 1 for x in lv):
@@ -521,22 +612,10 @@ def predict(activation: Activation | str, *, width: int, depth: int,
         raise ValueError("predict takes one setting; use predicted_risk for arrays")
     qs = float(q[0])
     qin = qs if q_input is None else float(maps.check_variance(q_input, "q_input"))
-    res = {}
-    for wide in (False, True):
-        edges, cen, i0 = _grid(N, b, wide)
-        qg = qs * np.exp(cen)[None, :]
-        pk = {k: v[:, None] for k, v in pf.items()}
-        eX, vX, *gr = _coefficients(act, qg, pk, sw2[:, None], sb2[:, None], N)
-        K = _kernel(eX - math.log(qs), vX, edges, clamp=wide)
-        p0 = _initial(np.array([qin]), np.array([qs]), edges, N, clamp=wide)
-        st, surv, hist = _run_chain(K, p0, tuple(gr), L, keep=wide)
-        res[wide] = (st, surv, hist, edges)
-    st, surv, _, _ = res[False]
-    w, mean, sd = _mixture(st)
-    ok_grad = float(_mixture_cdf(w, mean, sd, np.array([[2 * math.log(g)]]))[0, 0])
-    escape = float(np.clip(1.0 - surv[-1, 0], 0.0, 1.0))
-    risk = float(np.clip(1.0 - ok_grad, 0.0, 1.0))
-    stw, _, hist, edges = res[True]
+    pk = {k: v[:, None] for k, v in pf.items()}
+    edges, (st, surv, _), (stw, _, hist) = _chains(act, q, np.array([qin]), sw2, sb2, pk,
+                                                   N, L, b, sdr, cdr, True)
+    risk, drift, expl, van = (float(v[0]) for v in _split_risk(st, g))
     mix = _mixture(stw)
     wq = mix[0][0]
     tot = wq.sum()
@@ -547,31 +626,32 @@ def predict(activation: Activation | str, *, width: int, depth: int,
     cfg = {"activation": act.name, "params": {k: float(v[0]) for k, v in pf.items()},
            "sigma_w2": float(sw2[0]), "sigma_b2": float(sb2[0]), "q_star": qs,
            "q_input": qin, "width": N, "depth": L, "band": b, "grad_limit": g,
-           "cells_in_band": len(res[False][3]) - 1}
-    out = FiniteWidthPrediction(risk, escape, float(np.clip(risk - escape, 0.0, 1.0)),
-                                np.clip(1.0 - surv[:, 0], 0.0, 1.0), lv, qq, gq,
-                                m_all / 2, math.sqrt(max(v_all, 0.0)) / 2, cfg)
+           "sparsity_drift": sdr, "chi_drift": cdr, "cells": len(edges) - 1}
+    out = FiniteWidthPrediction(risk, drift, expl, van, np.clip(1.0 - surv[:, 0], 0.0, 1.0),
+                                lv, qq, gq, m_all / 2, math.sqrt(max(v_all, 0.0)) / 2, cfg)
     out._mix = mix  # type: ignore[attr-defined]
     return out
 
 
 def predicted_risk(activation: Activation | str, *, width: int, depth: int,
                    sparsity: Any = None, target_slope: Any = None, q_star: Any = 1.0,
-                   sigma_w2: Any = None, sigma_b2: Any = None, band: float = 4.0,
-                   grad_limit: float = 10.0, components: bool = False,
+                   sigma_w2: Any = None, sigma_b2: Any = None, band: float = SPAN,
+                   grad_limit: float = GRAD_LIMIT, sparsity_drift: float = SPARSITY_DRIFT,
+                   chi_drift: float = CHI_DRIFT, components: bool = False,
                    batch: int = 64, **params: Any):
     r"""Risk of many settings at once (vectorised; the phase diagram and ``recommend``).
 
-    Every argument except ``width``, ``depth``, ``band``, ``grad_limit`` broadcasts
-    (``sparsity``, ``target_slope``, ``q_star``, ``sigma_w2``, ``sigma_b2``, ``tau``,
-    ``m``). Only the killed chain is run (no quantiles), in batches of ``batch`` settings.
-    Settings with no EoC point raise (see :func:`eoctheory.theory.eoc.eoc_point`).
+    Every argument except ``width``, ``depth``, ``band``, ``grad_limit`` and the drift
+    limits broadcasts (``sparsity``, ``target_slope``, ``q_star``, ``sigma_w2``,
+    ``sigma_b2``, ``tau``, ``m``). Only the killed chain is run (no quantiles), in batches
+    of ``batch`` settings. Settings with no EoC point raise (see
+    :func:`eoctheory.theory.eoc.eoc_point`).
 
     Returns
     -------
     risk : ndarray
         Shape of the broadcast inputs; with ``components=True`` a tuple
-        ``(risk, escape_probability)``.
+        ``(risk, drift, explosion, vanishing)`` of such arrays.
 
     Examples
     --------
@@ -585,6 +665,7 @@ def predicted_risk(activation: Activation | str, *, width: int, depth: int,
     L = check_int(depth, "depth", 1)
     b = check_band(band)
     g = check_grad_limit(grad_limit)
+    sdr, cdr = _check_drift(sparsity_drift, chi_drift)
     batch = check_int(batch, "batch", 1)
     _check_size(f"predicted_risk(width={N}, depth={L})",
                 *estimate_predict(N, L, band=b, quantiles=False))
@@ -593,60 +674,56 @@ def predicted_risk(activation: Activation | str, *, width: int, depth: int,
     _check_size(f"predicted_risk(width={N}, depth={L}) of {q.size} settings",
                 *estimate_predict(N, L, band=b, settings=q.size, quantiles=False,
                                   batch=batch))
-    edges, cen, _ = _grid(N, b, False)
-    risk = np.empty(q.size)
-    esc = np.empty(q.size)
+    out = np.empty((4, q.size))
     for i in range(0, q.size, batch):
         sl = slice(i, i + batch)
-        qs = q[sl, None]
-        qg = qs * np.exp(cen)[None, :]
         pk = {k: v[sl, None] for k, v in pf.items()}
-        eX, vX, *gr = _coefficients(act, qg, pk, sw2[sl, None], sb2[sl, None], N)
-        K = _kernel(eX - np.log(qs), vX, edges, clamp=False)
-        p0 = _initial(q[sl], q[sl], edges, N, clamp=False)
-        st, surv, _ = _run_chain(K, p0, tuple(gr), L, keep=False)
-        w, mean, sd = _mixture(st)
-        lim = np.full((len(w), 1), 2 * math.log(g))
-        risk[sl] = 1.0 - _mixture_cdf(w, mean, sd, lim)[:, 0]
-        esc[sl] = 1.0 - surv[-1]
-    risk = np.clip(risk, 0.0, 1.0).reshape(shape)
-    esc = np.clip(esc, 0.0, 1.0).reshape(shape)
-    return (risk, esc) if components else risk
+        _, (st, _, _), _ = _chains(act, q[sl], q[sl], sw2[sl], sb2[sl], pk, N, L, b,
+                                   sdr, cdr, False)
+        out[:, sl] = np.stack(_split_risk(st, g))
+    res = tuple(o.reshape(shape) for o in out)
+    return res if components else res[0]
 
 
 def check_summary(activation: Activation | str, params: dict, sigma_w2: float,
                   sigma_b2: float, q_star: float, width: int, depth: int, *,
-                  risk: float = 0.05, band: float = 4.0,
-                  grad_limit: float = 10.0) -> dict:
+                  risk: float = 0.05, band: float = SPAN,
+                  grad_limit: float = GRAD_LIMIT) -> dict:
     r"""What ``python -m eoctheory check --width N --depth L`` reports (JSON-ready).
 
     Returns
     -------
     dict
-        ``predicted_risk`` (probability at initialisation of variance escape from
-        :math:`[q^*/b, bq^*]` or of :math:`\|\delta^1\|/\|\delta^L\| >` ``grad_limit`` over
-        the depth), ``escape_probability``, ``explosion_probability``,
-        ``gradient_ratio_quantiles`` (level string -> ratio
+        ``predicted_risk`` (probability at initialisation that the sparsity or
+        :math:`\chi_1` drifts along depth or that :math:`\|\delta^1\|/\|\delta^L\|` leaves
+        :math:`[1/g, g]`), ``drift_probability``, ``explosion_probability``,
+        ``vanishing_probability``, ``gradient_ratio_quantiles`` (level string -> ratio
         :math:`\|\delta^1\|/\|\delta^L\|`), ``q_quantiles_last_layer``, ``width``,
-        ``depth``, ``band``, ``grad_limit``, ``risk_threshold``, ``verdict``
-        (``"safe"`` if predicted_risk <= ``risk`` else ``"risky"``) and ``reasons`` (lines).
+        ``depth``, ``band``, ``grad_limit``, ``sparsity_drift``, ``chi_drift``,
+        ``risk_threshold``, ``verdict`` (:func:`verdict_of`) and ``reasons`` (lines).
     """
     if not 0 < float(risk) < 1:
         raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
     pred = predict(activation, width=width, depth=depth, q_star=q_star, sigma_w2=sigma_w2,
                    sigma_b2=sigma_b2, band=band, grad_limit=grad_limit, **dict(params))
     d = pred.to_dict()
-    safe = pred.risk <= risk
-    reasons = [f"finite width N = {pred.config['width']}, depth L = {pred.config['depth']}: "
-               f"predicted risk {pred.risk:.3g} ({'<=' if safe else '>'} {risk:g})",
-               f"P(q^l leaves [q*/{band:g}, {band:g} q*]) = {pred.escape_probability:.3g}; "
-               f"P(|grad 1|/|grad L| > {grad_limit:g}) = {pred.explosion_probability:.3g}",
+    verdict = verdict_of(pred.risk, risk)
+    ok = pred.risk <= risk
+    c = pred.config
+    reasons = [f"finite width N = {c['width']}, depth L = {c['depth']}: "
+               f"predicted risk {pred.risk:.3g} ({'<=' if ok else '>'} {risk:g})",
+               f"P(sparsity drifts > {c['sparsity_drift']:g} or chi_1 by a factor > "
+               f"{c['chi_drift']:g} along depth) = {pred.drift_probability:.3g}; "
+               f"P(|grad 1|/|grad L| > {grad_limit:g}) = {pred.explosion_probability:.3g}; "
+               f"P(< 1/{grad_limit:g}) = {pred.vanishing_probability:.3g}",
                "gradient ratio |grad 1|/|grad L| 5/50/95%: " + ", ".join(
                    f"{pred.gradient_quantile(x):.3g}" for x in (0.05, 0.5, 0.95))]
-    return {"predicted_risk": pred.risk, "escape_probability": pred.escape_probability,
+    return {"predicted_risk": pred.risk, "drift_probability": pred.drift_probability,
             "explosion_probability": pred.explosion_probability,
+            "vanishing_probability": pred.vanishing_probability,
             "gradient_ratio_quantiles": d["gradient_ratio_quantiles"],
             "q_quantiles_last_layer": d["q_quantiles_last_layer"],
-            "width": pred.config["width"], "depth": pred.config["depth"], "band": band,
-            "grad_limit": grad_limit, "risk_threshold": risk,
-            "verdict": "safe" if safe else "risky", "reasons": reasons}
+            "width": c["width"], "depth": c["depth"], "band": band,
+            "grad_limit": grad_limit, "sparsity_drift": c["sparsity_drift"],
+            "chi_drift": c["chi_drift"], "risk_threshold": risk,
+            "verdict": verdict, "reasons": reasons}

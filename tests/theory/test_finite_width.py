@@ -58,8 +58,26 @@ def _qci(x, p):
     return x[int(max(0, math.floor(K * p - h)))], x[int(min(K - 1, math.ceil(K * p + h)))]
 
 
+def _law_failures(act, params, sw2, q, gh, q_star=1.0):
+    """Drift, explosion, vanishing of simulated networks, by the predictor's definitions
+    (computed here from the measured q^l with the maps, independently of the chain)."""
+    from eoctheory.engine import maps
+
+    with np.errstate(all="ignore"):
+        qq = np.where(np.isfinite(q), q, 1e100)
+        s = maps.sparsity(act, np.clip(qq, 1e-100, 1e100), **params)
+        nu = maps.slope_moment(act, np.clip(qq, 1e-100, 1e100), **params)
+        s0 = maps.sparsity(act, q_star, **params)
+        nu0 = maps.slope_moment(act, q_star, **params)
+        drift = ((np.abs(s - s0) > fw.SPARSITY_DRIFT) | (nu / nu0 > fw.CHI_DRIFT)
+                 | (nu / nu0 < 1 / fw.CHI_DRIFT) | ~np.isfinite(q)).any(axis=1)
+        r = gh[:, 0] / gh[:, -1]
+    g = fw.GRAD_LIMIT
+    return drift, ~drift & (r > g), ~drift & (r < 1 / g), np.log(r)
+
+
 @pytest.mark.parametrize("name,s,slope,N,L", [("crelu", 0.7, 0.7, 300, 60),
-                                               ("relu", 0.5, None, 200, 60),
+                                               ("relu", 0.6, None, 200, 60),
                                                ("cst", 0.85, 0.9, 200, 60)])
 def test_prediction_agrees_with_simulation(name, s, slope, N, L):
     ini = eoc_init(name, sparsity=s, **({} if slope is None else {"target_slope": slope}))
@@ -68,11 +86,12 @@ def test_prediction_agrees_with_simulation(name, s, slope, N, L):
                          sigma_b2=ini.sigma_b2, seed=11)
     p = fw.predict(ini.activation, width=N, depth=L, sigma_w2=ini.sigma_w2,
                    sigma_b2=ini.sigma_b2, levels=(0.1, 0.5, 0.9), **ini.params)
-    with np.errstate(all="ignore"):
-        esc = (~np.isfinite(q) | (q < 0.25) | (q > 4)).any(axis=1)
-        lr = np.log(gh[:, 0] / gh[:, -1])
-    f = esc.mean()
-    assert abs(p.escape_probability - f) <= 3 * math.sqrt(f * (1 - f) / K) + 0.02
+    drift, expl, van, lr = _law_failures(ini.activation, ini.params, ini.sigma_w2, q, gh)
+    # 3 binomial standard errors plus 0.02 for the chain's Gaussian/Gamma closure
+    for pred, obs in ((p.drift_probability, drift), (p.explosion_probability, expl),
+                      (p.vanishing_probability, van)):
+        f = obs.mean()
+        assert abs(pred - f) <= 3 * math.sqrt(f * (1 - f) / K) + 0.02, (pred, f)
     for lev, pred in zip((0.1, 0.5, 0.9), p.q_quantiles[L // 2]):  # a middle layer
         lo, hi = _qci(q[:, L // 2], lev)
         assert lo <= pred <= hi, (lev, pred, lo, hi)
@@ -81,14 +100,45 @@ def test_prediction_agrees_with_simulation(name, s, slope, N, L):
     assert lo - 0.3 <= math.log(p.gradient_ratio_quantiles[1]) <= hi + 0.3
 
 
-def test_escape_curve_and_risk_consistent():
-    p = fw.predict("relu", sparsity=0.6, width=300, depth=80)
-    assert np.all(np.diff(p.escape_by_layer) >= -1e-12)
-    assert p.escape_by_layer[-1] == pytest.approx(p.escape_probability)
-    assert p.escape_probability <= p.risk <= 1
+def test_drift_curve_and_risk_consistent():
+    p = fw.predict("st", sparsity=0.6, width=300, depth=80)
+    assert np.all(np.diff(p.drift_by_layer) >= -1e-12)
+    assert p.drift_by_layer[-1] == pytest.approx(p.drift_probability)
+    parts = p.drift_probability + p.explosion_probability + p.vanishing_probability
+    assert p.risk == pytest.approx(parts, abs=1e-9)
     # the stable clipped activation is far safer than the unclipped one
     c = fw.predict("crelu", sparsity=0.6, target_slope=0.7, width=300, depth=80)
-    assert c.escape_probability < 1e-6 < p.escape_probability
+    assert c.risk < 0.01 < 0.5 < p.risk
+
+
+@pytest.mark.parametrize("name", ["plain_relu", "identity"])
+def test_homogeneous_not_penalised_for_scale(name):
+    # s and chi_1 do not depend on q: no drift whatever the walk does, and the same risk
+    # at q* = 1 and q* = 100 (q* is a gauge)
+    a = fw.predict(name, width=300, depth=100)
+    b = fw.predict(name, width=300, depth=100, q_star=100.0)
+    assert a.drift_probability < 1e-12 and a.risk < 1e-3  # round-off of the mass sum
+    assert b.risk == pytest.approx(a.risk, abs=1e-9)
+
+
+def test_relu_gradient_spread_grows_like_depth_over_width():
+    # Hanin (2018): Var log(|grad 1|/|grad L|) grows like sum_l 1/N_l = L/N for ReLU nets.
+    # Checked against the exact-in-law network, not assumed: the predicted sd of the log
+    # ratio within 10% of the simulated one (600 nets: sd of an sd ~3%), and the variance
+    # about doubling when N halves at fixed L.
+    ini = eoc_init("plain_relu")
+    sds = {}
+    for N, L in ((50, 100), (100, 100)):
+        q, gh = simulate_law(ini.activation, width=N, depth=L, seeds=600,
+                             sigma_w2=ini.sigma_w2, sigma_b2=ini.sigma_b2, seed=3)
+        sim = float(np.std(np.log(gh[:, 0] / gh[:, -1])))
+        p = fw.predict("plain_relu", width=N, depth=L)
+        assert p.log_ratio_std == pytest.approx(sim, rel=0.1)
+        sds[N] = sim
+    assert (sds[50] / sds[100]) ** 2 == pytest.approx(2.0, rel=0.25)
+    # and the verdict follows: deep and narrow ReLU is no longer stable
+    assert fw.predict("plain_relu", width=300, depth=100).risk < 0.01
+    assert fw.predict("plain_relu", width=20, depth=400).risk > 0.2
 
 
 def test_predicted_risk_vectorised_equals_single():
@@ -109,6 +159,8 @@ def test_risk_falls_with_width():
 
 @pytest.mark.parametrize("kw,match", [({"width": 1}, "width"), ({"depth": 0}, "depth"),
                                       ({"band": 1.0}, "band"), ({"grad_limit": 0}, "grad_limit"),
+                                      ({"sparsity_drift": 0}, "sparsity_drift"),
+                                      ({"chi_drift": 1.0}, "chi_drift"),
                                       ({"sparsity": 1.2}, "sparsity")])
 def test_bad_input_names_parameter(kw, match):
     base = dict(width=100, depth=10, sparsity=0.6, m=1.0)
@@ -121,9 +173,15 @@ def test_check_summary_fields():
     pt = eoc.eoc_point("crelu", 1.0, tau=0.5, m=1.2)
     d = fw.check_summary("crelu", {"tau": 0.5, "m": 1.2}, float(pt.sigma_w2),
                          float(pt.sigma_b2), 1.0, 300, 100)
-    assert 0 <= d["predicted_risk"] <= 1 and d["verdict"] in ("safe", "risky")
+    assert 0 <= d["predicted_risk"] <= 1
+    assert d["verdict"] == fw.verdict_of(d["predicted_risk"], 0.05)
     assert set(d["gradient_ratio_quantiles"]) == {"0.05", "0.25", "0.5", "0.75", "0.95"}
     json.dumps(d)
+
+
+def test_verdict_of():
+    assert [fw.verdict_of(r, 0.05) for r in (0.05, 0.2, 0.21)] == \
+        ["stable", "marginal", "unstable"]
 
 
 def test_fig_phase_small():
