@@ -197,8 +197,22 @@ def _quick() -> Iterable[tuple]:
         yield st, (10, 32), 1e-2
 
 
-#: Named grids: ``full`` (the calibration), ``quick`` (a minute, for tests and trying).
-GRIDS = {"full": lambda: list(_full()), "quick": lambda: list(_quick())}
+def _second_mode() -> Iterable[tuple]:
+    """The paper's second failure mode (s = 0.85, small m), reduced to depth 30 so that the
+    sparse networks leave the loss plateau within the budget; width 300 and 600 separate
+    the candidate explanations that depend on N (units passing gradient, N f) from those
+    that do not (the fraction f, c*, the Jacobian moments)."""
+    for st in (("plain_relu", None, None), ("crelu", 0.85, 0.3), ("crelu", 0.85, 0.5),
+               ("crelu", 0.85, 0.7), ("crelu", 0.7, 0.5), ("cst", 0.85, 0.5)):
+        yield st, (30, 300), 1e-2
+    for st in (("crelu", 0.85, 0.3), ("crelu", 0.85, 0.5)):
+        yield st, (30, 600), 1e-2
+
+
+#: Named grids: ``full`` (the calibration), ``quick`` (a minute, for tests and trying),
+#: ``second_mode`` (longer runs on the paper's second failure mode; ``--steps 2000``).
+GRIDS = {"full": lambda: list(_full()), "quick": lambda: list(_quick()),
+         "second_mode": lambda: list(_second_mode())}
 
 
 # ------------------------------------------------------------------------------------------
@@ -399,20 +413,13 @@ def _csv(rows: Sequence[dict], fields: Sequence[str]) -> str:
 
 
 def write_tables(out: Path, runs: Sequence[dict]) -> None:
-    """``runs.csv``, ``runs.json``, ``settings.csv`` from the records (atomically)."""
+    """``runs.csv``, ``settings.csv`` and ``runs.jsonl`` rewritten in key order (atomically)."""
     from eoctheory.files import atomic_write_text
 
     runs = sorted(runs, key=lambda r: r["key"])
     atomic_write_text(out / "runs.csv", _csv(runs, CSV_FIELDS))
-    atomic_write_text(out / "runs.json", json.dumps(
-        {"labels": {"diverged": f"non-finite training loss or loss > {DIVERGED_LOSS:g}",
-                    "exploded": f"|grad 1|/|grad L| > {GRADIENT_LIMIT:g} in one of the first "
-                                f"{FIG5_STEPS} steps",
-                    "vanished": f"|grad 1|/|grad L| < 1/{GRADIENT_LIMIT:g} in one of the "
-                                f"first {FIG5_STEPS} steps",
-                    "learning": f"held-out loss at the end <= ln 10 - {LEARNING_DROP:g}",
-                    "stalled": "none of the above"},
-         "runs": runs}, separators=(",", ":")) + "\n")
+    atomic_write_text(out / "runs.jsonl", "".join(json.dumps(r, separators=(",", ":")) + "\n"
+                                                 for r in runs))
     rows = summarise_settings(runs)
     atomic_write_text(out / "settings.csv", _csv(rows, list(rows[0]) if rows else ["setting"]))
 

@@ -106,6 +106,7 @@ __all__ = [
     "LEVELS",
     "SPAN",
     "SPARSITY_DRIFT",
+    "UNITS_NOTE",
     "check_band",
     "check_grad_limit",
     "check_summary",
@@ -129,6 +130,9 @@ GRAD_LIMIT = 1e3
 SPARSITY_DRIFT = 0.1
 #: Failure when :math:`\chi_1(q^l)/\chi_1(q^*)` leaves :math:`[1/c, c]`.
 CHI_DRIFT = 2.0
+#: ``check_summary`` notes networks in which fewer units than this pass gradient per layer
+#: (the paper's second failure mode; ``results/second-mode``).
+UNITS_NOTE = 40.0
 #: The walk is followed on :math:`[q^*/b, b\,q^*]` (``band``); mass beyond stays in the end
 #: cells (the drift criteria, not this range, decide failure).
 SPAN = 16.0
@@ -718,6 +722,15 @@ def check_summary(activation: Activation | str, params: dict, sigma_w2: float,
                f"P(< 1/{grad_limit:g}) = {pred.vanishing_probability:.3g}",
                "gradient ratio |grad 1|/|grad L| 5/50/95%: " + ", ".join(
                    f"{pred.gradient_quantile(x):.3g}" for x in (0.05, 0.5, 0.95))]
+    from eoctheory.theory.stability import gradient_fraction
+
+    units = c["width"] * gradient_fraction(activation, q_star, **dict(params))
+    if units < UNITS_NOTE:
+        reasons.append(
+            f"note: about {units:.0f} units per layer pass gradient (N E[phi'^2]^2/E[phi'^4] "
+            f"< {UNITS_NOTE:g}): the paper's second failure mode (s = 0.85, V'(q*) = 0.5: 35 "
+            "units at N = 300, 0.76-0.78 accuracy); in results/second-mode the same CReLU "
+            "reached 0.69-0.80 at N = 300 and 0.88-0.90 at N = 600; not counted in the risk")
     return {"predicted_risk": pred.risk, "drift_probability": pred.drift_probability,
             "explosion_probability": pred.explosion_probability,
             "vanishing_probability": pred.vanishing_probability,

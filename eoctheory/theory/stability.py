@@ -709,9 +709,8 @@ def assess(activation: Activation | str, q_star: float = 1.0, *, sigma_w2: float
     if f_pass <= GRADIENT_FRACTION_NOTE:
         reasons.append(
             f"note: gradient passes through an effective {100 * f_pass:.3g}% of units "
-            "(E[phi'^2]^2/E[phi'^4]); the paper's networks with this few (s = 0.85, "
-            "V'(q*) = 0.5: 11.5-11.8%) trained, but only to 0.76-0.78 accuracy (its second "
-            "failure mode; not counted in the verdict, see README)")
+            "(E[phi'^2]^2/E[phi'^4]): at width N about N times that per layer; fewer than "
+            "40 is the paper's second failure mode (check --width N --depth L)")
     full = dict(act.values)
     full.update({k: float(v) for k, v in params.items()})
     return StabilityReport(act.name, q_star, sw2, sb2, c1, vp, vpp, s, full, fps, region,
