@@ -111,7 +111,7 @@ def test_predictor_refuses_before_allocating():
     _fast_refusal(lambda: fw.predicted_risk("crelu", width=300, depth=10**8, **kw))
     _fast_refusal(lambda: recommend("cst", sparsity=0.8, width=300, depth=10**6))
     _fast_refusal(lambda: min_width("cst", sparsity=0.8, m=1.6, depth=10**6))
-    _fast_refusal(lambda: fw.check_summary("relu", {"tau": 0.2}, 2.0, 0.1, 1.0, 300, 10**6))
+    _fast_refusal(lambda: fw.check_summary("relu", {"tau": 0.2}, 2.0, 0.1, 1.0, 300, 10**7))
     with pytest.raises(ValueError, match="risk"):
         fw.check_summary("relu", {"tau": 0.2}, 2.0, 0.1, 1.0, 300, 10, risk=1.5)
 

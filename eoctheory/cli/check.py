@@ -5,11 +5,73 @@ from __future__ import annotations
 import argparse
 import json
 
-from eoctheory.cli.main import integer
+from eoctheory.cli.main import EXIT_MARGINAL, EXIT_UNSTABLE, VERDICT_EXIT, integer, keys_epilog
 from eoctheory.cli.options import add_activation_arguments, add_setting_arguments, \
     setting_from_args
 
 HELP = "EoC initialisation (sigma_w^2, sigma_b^2, tau, m) and a stability verdict"
+
+#: Every key of ``check --json`` (the last three only with ``--width``/``--depth``).
+JSON_KEYS = {
+    "activation": "activation name",
+    "expr": "phi(x) as parsed (null for a catalogue activation without one)",
+    "tau": "threshold tau (null if the activation has none)",
+    "m": "clipping height m (null if the activation has none)",
+    "sparsity": "expected sparsity s = P(phi(h) = 0) at q* (eq. 12)",
+    "q_star": "fixed-point variance q*",
+    "sigma_w2": "weight variance sigma_w^2 on the Edge of Chaos",
+    "sigma_b2": "bias variance sigma_b^2 on the Edge of Chaos",
+    "chi1": "chi_1 at q* (1 on the Edge of Chaos)",
+    "variance_slope": "V'(q*), slope of the variance map",
+    "variance_curvature": "V''(q*), curvature of the variance map",
+    "target_slope": "the V'(q*) that chose m (null if m was given or there is none)",
+    "other_m": "other m reaching the same target slope (list)",
+    "fixed_points": "fixed points of V: list of {q, V_prime, V_second, kind, residual, "
+                    "digits}",
+    "tangent_region": "[lo, hi]: where |V(q) - q| <= 0.01 q*",
+    "verdict": "stable | marginal | unstable (exit code 0 | 3 | 4); the finite-width one "
+               "with --width/--depth",
+    "infinite_width_verdict": "the infinite-width verdict (eoctheory.theory.stability)",
+    "reasons": "lines explaining the verdict (finite-width ones first)",
+    "predicted_risk": "with --width/--depth: P(drift of s(q^l) or chi_1(q^l), or "
+                      "|grad 1|/|grad L| outside [1/g, g]) at initialisation",
+    "gradient_ratio_quantiles": "with --width/--depth: quantiles of |grad 1|/|grad L| "
+                                "(level -> ratio)",
+    "finite_width": "with --width/--depth: the predictor's summary, keys below",
+}
+#: Keys present only with ``--width``/``--depth``.
+FINITE_ONLY_KEYS = ("predicted_risk", "gradient_ratio_quantiles", "finite_width")
+#: Every key of the ``finite_width`` object
+#: (:func:`eoctheory.theory.finite_width.check_summary`).
+FINITE_WIDTH_KEYS = {
+    "predicted_risk": "1 - P(no drift and 1/g <= |grad 1|/|grad L| <= g)",
+    "drift_probability": "P(|s(q^l) - s(q*)| > sparsity_drift or chi_1(q^l)/chi_1(q*) "
+                         "outside [1/chi_drift, chi_drift] at some layer)",
+    "explosion_probability": "P(no drift and |grad 1|/|grad L| > g)",
+    "vanishing_probability": "P(no drift and |grad 1|/|grad L| < 1/g)",
+    "gradient_ratio_quantiles": "level -> quantile of |grad 1|/|grad L|",
+    "q_quantiles_last_layer": "level -> quantile of q^L",
+    "width": "width N",
+    "depth": "depth L",
+    "band": "q^l is followed on [q*/band, band q*]",
+    "grad_limit": "g",
+    "sparsity_drift": "largest |s(q^l) - s(q*)| allowed",
+    "chi_drift": "largest factor of chi_1(q^l)/chi_1(q*) allowed",
+    "risk_threshold": "--risk",
+    "verdict": "stable if predicted_risk <= --risk, marginal if <= 4 --risk, else unstable",
+    "reasons": "lines",
+}
+
+EPILOG = "\n\n".join([
+    "verdict: without --width/--depth the infinite-width rule of "
+    "eoctheory.theory.stability;\nwith them the finite-width predictor decides: stable if "
+    "the predicted risk <= --risk,\nmarginal if <= 4 --risk, else unstable (the "
+    "infinite-width reasons still follow).",
+    keys_epilog(JSON_KEYS),
+    keys_epilog(FINITE_WIDTH_KEYS, "keys of finite_width"),
+])
+EXIT_CODES = {0: "verdict stable", EXIT_MARGINAL: "verdict marginal",
+              EXIT_UNSTABLE: "verdict unstable"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,25 +81,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "the finite-width predictor (needs --depth)")
     p.add_argument("--depth", type=integer(1), help="network depth L (with --width)")
     p.add_argument("--risk", type=float, default=0.05,
-                   help="acceptable predicted risk with --width/--depth (default 0.05)")
+                   help="acceptable predicted risk with --width/--depth (default 0.05): "
+                        "stable at most this, marginal at most 4 times it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _ground_verdict(rep, finite: dict) -> None:
-    """With a width and depth, the predicted risk decides (documented in the README).
+    """With a width and depth, the finite-width verdict decides.
 
-    risk > threshold: unstable; an infinite-width 'unstable' whose predicted risk at this
-    width and depth is within the threshold becomes 'marginal'; otherwise the
-    infinite-width verdict stands. The predictor's reasons come first.
+    ``finite["verdict"]`` (:func:`eoctheory.theory.finite_width.verdict_of`: stable if the
+    predicted risk is within ``--risk``, marginal within 4 times it, else unstable) replaces
+    the infinite-width one; the predictor's reasons come first, then the infinite-width
+    reasons (introduced by a line naming that verdict when it differs).
     """
-    risky = finite["verdict"] == "risky"
-    if risky:
-        rep.verdict = "unstable"
-    elif rep.verdict == "unstable":
-        rep.verdict = "marginal"
-        finite["reasons"].append("the infinite-width analysis says q* is not robustly "
-                                 "attracting, but at this width and depth it rarely matters")
-    rep.reasons = finite["reasons"] + rep.reasons
+    infinite = rep.verdict
+    rep.verdict = finite["verdict"]
+    extra = [] if infinite == rep.verdict else [
+        f"the infinite-width analysis says {infinite} (its reasons follow); at this width "
+        "and depth the predicted risk decides"]
+    rep.reasons = list(finite["reasons"]) + extra + list(rep.reasons)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     st = setting_from_args(args)
     act, params, target = st.activation, st.params, st.target_slope
     rep = assess(act, st.q_star, **params)
+    infinite_verdict = rep.verdict
     finite = None
     if args.width is not None:
         from eoctheory.theory.finite_width import check_summary
@@ -81,19 +144,23 @@ def run(args: argparse.Namespace) -> int:
         "fixed_points": [f.as_dict() for f in rep.fixed_points],
         "tangent_region": list(rep.tangent_region),
         "verdict": rep.verdict,
+        "infinite_width_verdict": infinite_verdict,
         "reasons": rep.reasons,
     }
     if finite is not None:
         out["predicted_risk"] = finite["predicted_risk"]
         out["gradient_ratio_quantiles"] = finite["gradient_ratio_quantiles"]
         out["finite_width"] = finite
+    code = VERDICT_EXIT[rep.verdict]
     if args.json:
         print(json.dumps(out))
-        return 0
+        return code
     f = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
     risk_line = [] if finite is None else [
         f"  width {finite['width']}, depth {finite['depth']}: predicted risk "
-        f"{finite['predicted_risk']:.3g} (variance escape or gradient explosion)"]
+        f"{finite['predicted_risk']:.3g} (threshold {finite['risk_threshold']:g}; drift of "
+        f"the sparsity or chi_1 along depth, or |grad 1|/|grad L| beyond "
+        f"{finite['grad_limit']:g} or below 1/{finite['grad_limit']:g})"]
     lines = [
         f"eoctheory check: {act.name}" + (f"  ({act.expr})" if args.expr else ""),
         f"  initialise on the Edge of Chaos at q* = {f(rep.q_star)}:",
@@ -112,4 +179,4 @@ def run(args: argparse.Namespace) -> int:
         f"  verdict: {rep.verdict.upper()}",
     ] + [f"    - {r}" for r in rep.reasons]
     print("\n".join(lines))
-    return 0
+    return code

@@ -4,17 +4,28 @@ Each command lives in its own module ``eoctheory/cli/<name>.py`` exposing
 
 * ``HELP``: one line for the command list,
 * ``add_arguments(parser)``: its options,
-* ``run(args) -> int``: does the work, returns the exit code.
+* ``run(args) -> int``: does the work, returns the exit code;
+* optionally ``EPILOG`` (text after the options in ``--help``: the JSON keys of
+  ``--json``, written from the command's ``JSON_KEYS`` dict, which a test compares with
+  the printed JSON) and ``EXIT_CODES`` (code -> meaning, for codes the command gives
+  beyond 0/1/2/130/141).
 
 Modules are imported only for the command that runs, so ``--help`` and errors stay fast.
 
-Exit codes (the same for ``python -m eoctheory.figures`` and the experiment scripts):
+Exit codes (0, 1, 2, 130 and 141 are the same for ``python -m eoctheory.figures`` and the
+experiment scripts; named below, :data:`EXIT_CODES`, and listed in every command's
+``--help``):
 
-* 0: done;
+* 0: done (``check``: the verdict is "stable"; ``recommend``: a setting meeting ``--risk``
+  was found);
+* 1: the environment failed after the checks (a disk full, out of memory): one line;
 * 2: a user mistake (bad options, an out-of-range parameter, an unreachable target, a size
   over the resource limits of :mod:`eoctheory.limits`, an unwritable output path): one line
   on stderr, no traceback, found before any long computation, nothing written;
-* 1: the environment failed after the checks (a disk full, out of memory): one line;
+* 3 (``check`` only): the verdict is "marginal" (:data:`EXIT_MARGINAL`);
+* 4: ``check``: the verdict is "unstable"; ``recommend``: NOT SAFE, nothing meets ``--risk``
+  (:data:`EXIT_UNSTABLE`). Both are printed in full first (with or without ``--json``), so a
+  script can gate on the verdict: ``python -m eoctheory check ... || exit``;
 * 130: interrupted (Ctrl-C);
 * 141: stdout was closed early (``... --json | head``): stopped quietly, as a process killed
   by SIGPIPE (128 + 13).
@@ -27,7 +38,37 @@ import math
 import os
 import sys
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+#: Exit code: done (``check``: verdict "stable"; ``recommend``: a safe setting was found).
+EXIT_OK = 0
+#: Exit code: the environment failed after the checks (disk full, out of memory).
+EXIT_ENVIRONMENT = 1
+#: Exit code: a user mistake (one line on stderr, nothing done).
+EXIT_USAGE = 2
+#: Exit code of ``check``: the verdict is "marginal" (printed in full first).
+EXIT_MARGINAL = 3
+#: Exit code of ``check``: the verdict is "unstable"; of ``recommend``: NOT SAFE.
+EXIT_UNSTABLE = 4
+#: Exit code after Ctrl-C.
+EXIT_INTERRUPTED = 130
+#: Exit code after stdout was closed by its reader (128 + SIGPIPE).
+BROKEN_PIPE_EXIT = 141
+
+#: The exit code of each verdict of ``check`` (and of ``recommend``'s ``safe``).
+VERDICT_EXIT = {"stable": EXIT_OK, "marginal": EXIT_MARGINAL, "unstable": EXIT_UNSTABLE}
+
+#: Every exit code with its meaning (the ``--help`` epilogs are written from this).
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_ENVIRONMENT: "the environment failed (disk full, out of memory)",
+    EXIT_USAGE: "a user mistake (bad option or value, size over the limits): one line on "
+                "stderr, nothing done",
+    EXIT_MARGINAL: "check: verdict marginal",
+    EXIT_UNSTABLE: "check: verdict unstable; recommend: NOT SAFE (nothing meets --risk)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    BROKEN_PIPE_EXIT: "stdout closed early (... | head)",
+}
 
 
 def _load(name: str) -> ModuleType:
@@ -93,11 +134,7 @@ def report_user_error(prog: str, exc: BaseException) -> int:
     text = str(exc).strip()
     msg = text.splitlines()[0] if text else type(exc).__name__
     sys.stderr.write(f"{prog}: error: {msg}\n")
-    return 2
-
-
-#: Exit code after stdout was closed by its reader (128 + SIGPIPE).
-BROKEN_PIPE_EXIT = 141
+    return EXIT_USAGE
 
 
 def quiet_broken_pipe() -> int:
@@ -138,23 +175,50 @@ def run_entry_point(prog: str | Callable[[], str], func: Callable[..., Any], *ar
     except MemoryError:
         sys.stderr.write(f"{name()}: error: out of memory (the estimate of eoctheory.limits "
                          "was too low: lower the sizes or set EOCTHEORY_MAX_MEMORY)\n")
-        return 1
+        return EXIT_ENVIRONMENT
     except OSError as exc:
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         sys.stderr.write(f"{name()}: error: {exc.strerror or exc}{where}\n")
-        return 1
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:  # pragma: no cover
         sys.stderr.write("interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def keys_epilog(keys: Mapping[str, str], title: str = "JSON keys (--json)",
+                width: int = 92) -> str:
+    """A ``--help`` epilog section: one entry per key (``key  description``, wrapped)."""
+    import textwrap
+
+    w = max(map(len, keys), default=0)
+    lines = [f"{title}:"]
+    for k, v in keys.items():
+        lines += textwrap.wrap(v, width, initial_indent=f"  {k:<{w}}  ",
+                               subsequent_indent=" " * (w + 4)) or [f"  {k}"]
+    return "\n".join(lines)
+
+
+def exit_codes_epilog(codes: Mapping[int, str] | None = None) -> str:
+    """The exit-code section of a command's ``--help`` (``codes``: the command's own meaning
+    of some codes, over :data:`EXIT_CODES`; the ``check``/``recommend``-only lines are left
+    out of other commands)."""
+    table = {c: t for c, t in EXIT_CODES.items() if c not in (EXIT_MARGINAL, EXIT_UNSTABLE)}
+    table.update(codes or {})
+    return keys_epilog({str(c): t for c, t in sorted(table.items())}, "exit codes")
 
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m eoctheory",
-                           description="Edge-of-Chaos theory for sparsity-inducing activations.")
+                           description="Edge-of-Chaos theory for sparsity-inducing activations.",
+                           epilog=exit_codes_epilog(EXIT_CODES),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
         mod = _load(name)
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        epilog = "\n\n".join(filter(None, [getattr(mod, "EPILOG", ""),
+                                            exit_codes_epilog(getattr(mod, "EXIT_CODES", None))]))
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
@@ -170,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         args.argv_text = list(sys.argv[2:] if argv is None else argv[1:])
         if getattr(args, "_run", None) is None:
             parser.print_help(sys.stderr)
-            return 2
+            return EXIT_USAGE
         prog["name"] = f"eoctheory {args.command}"
         return int(args._run(args) or 0)
 

@@ -2,8 +2,11 @@ r"""``python -m eoctheory simulate``: finite-width networks against the variance
 
 Builds ``--seeds`` random networks (DNN, or 1-D CNN with ``--cnn``) initialised on the Edge
 of Chaos, measures per layer :math:`q^l`, sparsity, input correlation and gradient norms, and
-prints them beside the infinite-width theory (eq. 3, 6, 12), with the fraction of seeds whose
-:math:`q^l` leaves the band :math:`[q^*/4, 4q^*]` (see :mod:`eoctheory.nets.reference`).
+prints them beside the infinite-width theory (eq. 3, 6, 12), with the seeds that fail as the
+finite-width predictor defines failure (:func:`eoctheory.nets.simulation.failures`): drift of
+the sparsity or chi_1 at the measured q^l, gradient ratio |grad 1|/|grad L| beyond
+``--grad-limit`` either way, overflow; and, as before, those whose q^l leaves the band
+:math:`[q/4, 4q]` around the theory.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sys
 
 import numpy as np
 
-from eoctheory.cli.main import integer
+from eoctheory.cli.main import integer, keys_epilog
 from eoctheory.cli.options import activation_from_args, add_activation_arguments, \
     add_setting_arguments, setting_kwargs
 
@@ -22,6 +25,81 @@ from eoctheory.cli.options import activation_from_args, add_activation_arguments
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 HELP = "simulate finite-width networks on the EoC and compare q^l, sparsity, gradients with theory"
+
+_PER_SEED = "per seed: "
+#: Every key of ``simulate --json`` (lists over seeds or layers; NaN and inf are null).
+JSON_KEYS = {
+    "config": "what was simulated (keys below)",
+    "seeds": "number of seeds K",
+    "depth": "depth L",
+    "layers": "1..L",
+    "failed_fraction": "fraction of seeds failing (drift, exploded, vanished or overflow)",
+    "failed": _PER_SEED + "drift or exploded or vanished or overflow",
+    "first_failure": _PER_SEED + "first drifting or overflowing layer; L for a gradient-only "
+                     "failure; 0 if none",
+    "counts": "seeds in each: failed, drift, exploded, vanished, overflow, escaped",
+    "drift": _PER_SEED + "|s(q^l) - s(q*)| > sparsity_drift or chi_1(q^l)/chi_1(q*) outside "
+             "[1/chi_drift, chi_drift] at some layer (theory maps at the measured q^l)",
+    "exploded": _PER_SEED + "|grad 1|/|grad L| > grad_limit",
+    "vanished": _PER_SEED + "|grad 1|/|grad L| < 1/grad_limit",
+    "overflow": _PER_SEED + "a non-finite q^l or gradient norm",
+    "escaped": _PER_SEED + "the former failure: q^l left [q_theory/band, band q_theory] or "
+               "overflowed",
+    "first_drift": _PER_SEED + "first drifting or overflowing layer, 0 if none",
+    "first_escape": _PER_SEED + "first layer outside the band, 0 if none",
+    "gradient_ratio": _PER_SEED + "|grad 1|/|grad L| (null with --no-gradients)",
+    "q_theory": "per layer: q^l of the variance map (eq. 3)",
+    "q_mean": "per layer: mean measured q^l",
+    "q_std": "per layer: standard deviation of q^l over seeds",
+    "sparsity_theory": "per layer: sparsity at q_theory (eq. 12)",
+    "sparsity_mean": "per layer: mean measured sparsity",
+    "rho_theory": "per layer: correlation map (eq. 6)",
+    "rho_mean": "per layer: mean measured correlation of the input pairs",
+    "chi1_theory": "per layer: chi_1(q_theory)",
+    "grad_h_theory": "per layer: theory of the RMS |dL/dh^l|",
+    "grad_h_norm_mean": "per layer: mean |dL/dh^l|",
+    "grad_h_norm_rms": "per layer: RMS |dL/dh^l| over seeds",
+    "grad_w_norm_mean": "per layer: mean |dL/dW^l|",
+    "q": "[seed][layer]: measured q^l (batch mean)",
+    "sparsity": "[seed][layer]: measured sparsity",
+    "grad_h_norm": "[seed][layer]: |dL/dh^l|",
+    "grad_w_norm": "[seed][layer]: |dL/dW^l|_F",
+}
+#: Every key of the ``config`` object of ``simulate --json``.
+CONFIG_KEYS = {
+    "activation": "activation name",
+    "params": "activation parameters (tau, m, ...)",
+    "sigma_w2": "weight variance",
+    "sigma_b2": "bias variance",
+    "q_star": "fixed-point variance q*",
+    "on_eoc": "whether (sigma_w2, sigma_b2) is the EoC point",
+    "variance_slope": "V'(q*)",
+    "variance_curvature": "V''(q*)",
+    "chi1": "chi_1 at q*",
+    "expected_sparsity": "s(q*)",
+    "width": "width N (channels for a CNN)",
+    "depth": "depth L",
+    "batch": "inputs per network",
+    "rho_input": "--rho",
+    "q_input": "|x|^2/N_0",
+    "kernel_size": "1 for a DNN",
+    "positions": "CNN positions (1 for a DNN)",
+    "first_layer": "--first-layer",
+    "band": "--band (of escaped)",
+    "sparsity_drift": "largest |s(q^l) - s(q*)| allowed",
+    "chi_drift": "largest factor of chi_1(q^l)/chi_1(q*) allowed",
+    "grad_limit": "--grad-limit",
+    "gradients": "whether the backward pass ran",
+    "dtype": "--dtype",
+    "seed": "--seed",
+}
+EPILOG = "\n\n".join([
+    "failure (the finite-width predictor's): drift of the sparsity by > 0.1 or of chi_1 by a\n"
+    "factor > 2 at the measured q^l, |grad 1|/|grad L| > --grad-limit (exploded) or below its\n"
+    "inverse (vanished), or overflow; --band only sets the former failure, reported as escaped.",
+    keys_epilog(JSON_KEYS),
+    keys_epilog(CONFIG_KEYS, "keys of config"),
+])
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,7 +124,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--first-layer", choices=("preserve", "standard"), default="preserve",
                    help="preserve: W^1 ~ N(0, 1/N_0), b^1 = 0, so q^1 = q* (default)")
     p.add_argument("--band", type=float, default=4.0,
-                   help="a seed fails if q^l leaves [q_theory/band, band q_theory] (default 4)")
+                   help="a seed 'escapes' (the former failure, reported beside the "
+                        "predictor's) if q^l leaves [q_theory/band, band q_theory] (default 4)")
+    p.add_argument("--grad-limit", type=float, default=None, dest="grad_limit",
+                   help="a seed explodes if |grad 1|/|grad L| > this, vanishes if < its "
+                        "inverse (default 1e3, the predictor's)")
     p.add_argument("--no-gradients", action="store_true", help="skip the backward pass")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument("--seed", type=integer(0), default=0, help="base seed (default 0)")
@@ -78,7 +160,12 @@ def _fmt(v: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from eoctheory.files import check_output_file
     from eoctheory.nets.simulation import simulate
+    from eoctheory.theory.finite_width import GRAD_LIMIT
     from eoctheory.theory.setting import resolve_setting
+
+    grad_limit = GRAD_LIMIT if args.grad_limit is None else args.grad_limit
+    if not (grad_limit > 1 and np.isfinite(grad_limit)):
+        raise ValueError(f"--grad-limit must be a finite number > 1 (got {args.grad_limit})")
 
     for name in ("channels", "kernel", "positions"):  # CNN options without --cnn
         if getattr(args, name) is not None and not args.cnn:
@@ -95,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
                    batch=args.batch, rho_input=args.rho,
                    kernel_size=kernel if args.cnn else 1, channels=args.channels,
                    positions=positions, first_layer=args.first_layer,
-                   gradients=not args.no_gradients, band=args.band,
+                   gradients=not args.no_gradients, band=args.band, grad_limit=grad_limit,
                    dtype=np.dtype(args.dtype), seed=args.seed,
                    progress=None if args.json else _progress)
     if args.plot is not None:
@@ -122,11 +209,17 @@ def run(args: argparse.Namespace) -> int:
         vals = (res.q_theory[i], qm[i], qs[i], res.sparsity_theory[i], sm[i], res.rho_theory[i],
                 rm[i], gm[i], res.grad_h_theory[i])
         print(f"{i + 1:>9}  " + "  ".join(f"{_fmt(v):>9}" for v in vals))
-    nf = int(res.failed.sum())
-    print(f"failed: {nf}/{res.seeds} seeds ({100 * res.failed_fraction:.0f}%) left "
-          f"[q/{c['band']:g}, {c['band']:g} q] or overflowed"
+    n = res.counts
+    g = c["grad_limit"]
+    print(f"failed: {n['failed']}/{res.seeds} seeds ({100 * res.failed_fraction:.0f}%): "
+          f"drift {n['drift']} (sparsity by > {c['sparsity_drift']:g} or chi_1 by a factor > "
+          f"{c['chi_drift']:g}), exploded {n['exploded']} (|grad 1|/|grad L| > {g:g}), "
+          f"vanished {n['vanished']} (< 1/{g:g}), overflow {n['overflow']}"
+          + ("" if c["gradients"] else " (no gradients: explosion not checked)")
           + (f"; first failing layers {sorted(int(v) for v in res.first_failure if v)}"
-             if nf else ""))
+             if n["failed"] else ""))
+    print(f"escaped (former failure): {n['escaped']}/{res.seeds} seeds left "
+          f"[q/{c['band']:g}, {c['band']:g} q] around the theory or overflowed")
     if args.plot is not None:
         print(f"wrote {args.plot}")
     return 0

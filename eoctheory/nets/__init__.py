@@ -27,12 +27,13 @@ from eoctheory.nets.network import (
 )
 from eoctheory.nets.piecewise_linear import piecewise_linear_runs
 from eoctheory.nets.pointwise_kernels import HAND_WRITTEN, pointwise
-from eoctheory.nets.simulation import SimulationResult, failures, simulate
+from eoctheory.nets.simulation import Failures, SimulationResult, band_escape, failures, simulate
 from eoctheory.nets.trajectories import Trajectories, theory_trajectory, variance_trajectories
 
 __all__ = [
     "HAND_WRITTEN",
     "BackwardRecord",
+    "Failures",
     "ForwardRecord",
     "Init",
     "KernelError",
@@ -40,6 +41,7 @@ __all__ = [
     "NumpyKernels",
     "SimulationResult",
     "Trajectories",
+    "band_escape",
     "correlated_inputs",
     "eoc_init",
     "failures",

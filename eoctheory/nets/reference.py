@@ -11,7 +11,7 @@ that ``from eoctheory.nets.reference import ...`` keeps working (the same names 
 * :mod:`eoctheory.nets.trajectories`: :func:`theory_trajectory`, :class:`Trajectories`,
   :func:`variance_trajectories`;
 * :mod:`eoctheory.nets.simulation`: :func:`simulate`, :class:`SimulationResult`,
-  :func:`failures`, :func:`estimate_simulate`.
+  :class:`Failures`, :func:`failures`, :func:`band_escape`, :func:`estimate_simulate`.
 
 Examples
 --------
@@ -33,17 +33,26 @@ from eoctheory.nets.network import (
     seed_rng,
 )
 from eoctheory.nets.pointwise_kernels import HAND_WRITTEN, pointwise
-from eoctheory.nets.simulation import SimulationResult, estimate_simulate, failures, simulate
+from eoctheory.nets.simulation import (
+    Failures,
+    SimulationResult,
+    band_escape,
+    estimate_simulate,
+    failures,
+    simulate,
+)
 from eoctheory.nets.trajectories import Trajectories, theory_trajectory, variance_trajectories
 
 __all__ = [
     "BackwardRecord",
+    "Failures",
     "ForwardRecord",
     "HAND_WRITTEN",
     "Init",
     "Network",
     "SimulationResult",
     "Trajectories",
+    "band_escape",
     "correlated_inputs",
     "estimate_simulate",
     "eoc_init",

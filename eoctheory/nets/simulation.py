@@ -4,12 +4,17 @@ r"""Many seeds of the reference network beside the infinite-width theory.
 and sets the measurements of every layer -- :math:`q^l`, sparsity, correlation of input
 pairs, gradient norms -- beside the infinite-width theory
 (:func:`~eoctheory.nets.trajectories.theory_trajectory`: variance map eq. 3, correlation map
-eq. 6, gradient factor :math:`\chi_1` per layer, App. A); a seed fails when its
-:math:`q^l` leaves a band around the theory (:func:`failures`).
+eq. 6, gradient factor :math:`\chi_1` per layer, App. A); a seed fails in the terms of the
+finite-width predictor (:mod:`eoctheory.theory.finite_width`, :func:`failures`): its
+variance walk drifts (the sparsity :math:`s(q^l)` or :math:`\chi_1(q^l)` at its measured
+:math:`q^l` leaves the neighbourhood of the value at :math:`q^*`), its gradient ratio
+:math:`\|\delta^1\|/\|\delta^L\|` explodes or vanishes beyond ``grad_limit``, or it
+overflows.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,9 +25,12 @@ from eoctheory.engine.checks import check_int
 from eoctheory.limits import NORMAL_COST, check_resources
 from eoctheory.nets.network import Init, Network, correlated_inputs, seed_rng
 from eoctheory.nets.trajectories import theory_trajectory
+from eoctheory.theory.finite_width import CHI_DRIFT, GRAD_LIMIT, SPARSITY_DRIFT
 
 __all__ = [
+    "Failures",
     "SimulationResult",
+    "band_escape",
     "estimate_simulate",
     "failures",
     "simulate",
@@ -49,13 +57,24 @@ class SimulationResult:
     grad_h_theory : ndarray (L,)
         :math:`\overline{\|\delta^L\|}\,\big(\prod_{k=l}^{L-1}\chi_1(q^k)\big)^{1/2}`.
     failed : ndarray (seeds,) of bool
-        The seed's :math:`q^l` left the band :math:`[q^l_\text{th}/b, b\,q^l_\text{th}]`
-        (``band`` :math:`b`, default 4; on the EoC with :math:`q^1 = q^*` this is
-        :math:`[q^*/4, 4q^*]`) at some layer, or overflowed / became NaN.
+        ``drift | exploded | vanished | overflow`` (:func:`failures`: the predictor's
+        failure, :mod:`eoctheory.theory.finite_width`).
     first_failure : ndarray (seeds,) of int
-        First failing layer (1-based), 0 if none.
+        First failing layer (1-based): the first drifting or overflowing layer; ``L`` for a
+        seed failing by its gradient ratio only (decided over the whole depth); 0 if none.
     config : dict
-        What was simulated.
+        What was simulated (with the limits ``sparsity_drift``, ``chi_drift``,
+        ``grad_limit`` and the legacy ``band``).
+    drift, exploded, vanished, overflow : ndarray (seeds,) of bool
+        See :class:`Failures`.
+    gradient_ratio : ndarray (seeds,)
+        :math:`\|\delta^1\|/\|\delta^L\|` (NaN without gradients).
+    first_drift : ndarray (seeds,) of int
+        First layer (1-based) drifting or overflowing, 0 if none.
+    escaped, first_escape : ndarray (seeds,)
+        The former failure (kept as an extra): :math:`q^l` left the band
+        :math:`[q^l_\text{th}/b, b\,q^l_\text{th}]` around the theory (``band`` :math:`b`,
+        default 4) or overflowed; the first such layer (:func:`band_escape`).
     """
 
     q: np.ndarray
@@ -71,6 +90,25 @@ class SimulationResult:
     failed: np.ndarray
     first_failure: np.ndarray
     config: dict = field(default_factory=dict)
+    drift: np.ndarray | None = None
+    exploded: np.ndarray | None = None
+    vanished: np.ndarray | None = None
+    overflow: np.ndarray | None = None
+    gradient_ratio: np.ndarray | None = None
+    first_drift: np.ndarray | None = None
+    escaped: np.ndarray | None = None
+    first_escape: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        K = self.q.shape[0]
+        for name in ("drift", "exploded", "vanished", "overflow", "escaped"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(K, dtype=bool))
+        for name in ("first_drift", "first_escape"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(K, dtype=int))
+        if self.gradient_ratio is None:
+            self.gradient_ratio = np.full(K, np.nan)
 
     @property
     def seeds(self) -> int:
@@ -83,6 +121,12 @@ class SimulationResult:
     @property
     def failed_fraction(self) -> float:
         return float(np.mean(self.failed))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Seeds failing in each way (a seed may count in several) and in any."""
+        return {name: int(np.sum(getattr(self, name)))
+                for name in ("failed", "drift", "exploded", "vanished", "overflow", "escaped")}
 
     @staticmethod
     def _stat(a: np.ndarray, fn: Callable) -> np.ndarray:
@@ -126,7 +170,13 @@ class SimulationResult:
                              "layers": list(range(1, self.depth + 1)),
                              "failed_fraction": self.failed_fraction,
                              "failed": self.failed.tolist(),
-                             "first_failure": self.first_failure.tolist()}
+                             "first_failure": self.first_failure.tolist(),
+                             "counts": self.counts}
+        for name in ("drift", "exploded", "vanished", "overflow", "escaped"):
+            d[name] = np.asarray(getattr(self, name), dtype=bool).tolist()
+        for name in ("first_drift", "first_escape"):
+            d[name] = np.asarray(getattr(self, name), dtype=int).tolist()
+        d["gradient_ratio"] = _jsonable(self.gradient_ratio)
         for name in ("q_theory", "q_mean", "q_std", "sparsity_theory", "sparsity_mean",
                      "rho_theory", "rho_mean", "chi1_theory", "grad_h_theory",
                      "grad_h_norm_mean", "grad_h_norm_rms", "grad_w_norm_mean"):
@@ -156,11 +206,12 @@ def _jsonable(a: np.ndarray) -> list:
     return np.where(np.isfinite(a), a, None).tolist() if a.size else []
 
 
-def failures(q: np.ndarray, q_ref: np.ndarray, band: float = 4.0) -> np.ndarray:
-    r"""First failing layer per seed (1-based; 0 = none).
+def band_escape(q: np.ndarray, q_ref: np.ndarray, band: float = 4.0) -> np.ndarray:
+    r"""First layer per seed (1-based; 0 = none) where :math:`q^l` leaves the band.
 
     A layer fails if :math:`q^l \notin [q_\text{ref}/b,\ b\,q_\text{ref}]` (``band`` :math:`b`)
-    or :math:`q^l` is not finite.
+    or :math:`q^l` is not finite. This was the failure of :func:`simulate` before it took the
+    predictor's (:func:`failures`); it is kept as ``escaped``/``first_escape``.
     """
     if not band > 1:
         raise ValueError(f"band must be > 1, got {band!r}")
@@ -170,6 +221,129 @@ def failures(q: np.ndarray, q_ref: np.ndarray, band: float = 4.0) -> np.ndarray:
     bad &= np.isfinite(ref)[None, :] | ~np.isfinite(q)
     first = np.where(bad.any(axis=1), np.argmax(bad, axis=1) + 1, 0)
     return first
+
+
+@dataclass
+class Failures:
+    r"""How each seed fails, in the terms of :mod:`eoctheory.theory.finite_width`.
+
+    Arrays of shape (seeds,).
+
+    Attributes
+    ----------
+    drift : bool
+        At some layer the sparsity :math:`s(q^l)` at the measured :math:`q^l` (the theory
+        map, eq. 12) is more than ``sparsity_drift`` from :math:`s(q^*)`, or
+        :math:`\chi_1(q^l)/\chi_1(q^*)` leaves :math:`[1/c, c]` (``chi_drift`` :math:`c`).
+    exploded, vanished : bool
+        :math:`\|\delta^1\|/\|\delta^L\| >` ``grad_limit``, resp. :math:`<` 1/``grad_limit``
+        (False without gradients).
+    overflow : bool
+        A non-finite :math:`q^l` or gradient norm.
+    first_drift : int
+        First drifting or overflowing layer (1-based), 0 if none.
+    gradient_ratio : float
+        :math:`\|\delta^1\|/\|\delta^L\|` (NaN without gradients).
+    """
+
+    drift: np.ndarray
+    exploded: np.ndarray
+    vanished: np.ndarray
+    overflow: np.ndarray
+    first_drift: np.ndarray
+    gradient_ratio: np.ndarray
+    depth: int
+
+    @property
+    def failed(self) -> np.ndarray:
+        """Any of drift, exploded, vanished, overflow."""
+        return self.drift | self.exploded | self.vanished | self.overflow
+
+    @property
+    def first_failure(self) -> np.ndarray:
+        """First drifting or overflowing layer; ``L`` for a gradient-only failure; else 0."""
+        return np.where(self.first_drift > 0, self.first_drift,
+                        np.where(self.failed, self.depth, 0))
+
+
+def _check_limits(sparsity_drift: Any, chi_drift: Any, grad_limit: Any) -> tuple:
+    sd, cd, g = float(sparsity_drift), float(chi_drift), float(grad_limit)
+    if not 0 < sd <= 1:
+        raise ValueError(f"sparsity_drift must be in (0, 1] (got {sparsity_drift!r})")
+    if not (cd > 1 and np.isfinite(cd)):
+        raise ValueError(f"chi_drift must be a finite number > 1 (got {chi_drift!r})")
+    if not (g > 1 and np.isfinite(g)):
+        raise ValueError(f"grad_limit must be a finite number > 1 (got {grad_limit!r})")
+    return sd, cd, g
+
+
+def failures(init, q: np.ndarray, grad_h: np.ndarray | None = None, *,
+             sparsity_drift: float = SPARSITY_DRIFT, chi_drift: float = CHI_DRIFT,
+             grad_limit: float = GRAD_LIMIT, band: float | None = None) -> Failures:
+    r"""Which seeds fail, and how, by the finite-width predictor's definition.
+
+    Parameters
+    ----------
+    init : Init
+        The setting simulated (its activation, parameters and :math:`q^*`).
+    q : ndarray (seeds, L)
+        Measured :math:`q^l` (batch means).
+    grad_h : ndarray (seeds, L), optional
+        :math:`\|\delta^l\|` per layer; without it no gradient failure is decided.
+    sparsity_drift, chi_drift, grad_limit : float
+        The limits of :mod:`eoctheory.theory.finite_width` (defaults
+        :data:`~eoctheory.theory.finite_width.SPARSITY_DRIFT`, ``CHI_DRIFT``, ``GRAD_LIMIT``).
+
+    The drift uses the theory maps at the measured :math:`q^l` (as the predictor does;
+    the measured sparsity of a narrow layer is noisy); positively homogeneous activations
+    (plain ReLU, identity) never drift.
+
+    Returns
+    -------
+    Failures
+
+    Notes
+    -----
+    The former call ``failures(q, q_ref, band)`` (an array first; ``band`` is for it only)
+    still works, with a DeprecationWarning, and returns :func:`band_escape`'s first layers.
+    """
+    if not hasattr(init, "activation"):  # the former signature failures(q, q_ref, band)
+        warnings.warn("failures(q, q_ref, band) is deprecated: use band_escape(q, q_ref, band) "
+                      "or failures(init, q, grad_h)", DeprecationWarning, stacklevel=2)
+        b = band if band is not None else (4.0 if grad_h is None else grad_h)
+        return band_escape(init, q, b)
+    if band is not None:
+        raise ValueError("band goes with the former failures(q, q_ref, band); see band_escape")
+    sd, cd, g = _check_limits(sparsity_drift, chi_drift, grad_limit)
+    q = np.asarray(q, dtype=float)
+    if q.ndim != 2:
+        raise ValueError(f"q must have shape (seeds, layers) (got {q.shape})")
+    K, L = q.shape
+    act, params, qs = init.activation, dict(init.params), float(init.q_star)
+    finite = np.isfinite(q)
+    qe = np.clip(np.where(finite, q, qs), 1e-100, 1e100)
+    with np.errstate(all="ignore"):
+        s = maps.sparsity(act, qe, **params)
+        s0 = maps.sparsity(act, qs, **params)
+        r = maps.slope_moment(act, qe, **params) / maps.slope_moment(act, qs, **params)
+        bad = (np.abs(s - s0) > sd) | ~(r <= cd) | ~(r >= 1.0 / cd)
+    bad = (bad & finite) | ~finite
+    first_drift = np.where(bad.any(axis=1), np.argmax(bad, axis=1) + 1, 0)
+    overflow = ~finite.all(axis=1)
+    drift = (bad & finite).any(axis=1)
+    ratio = np.full(K, np.nan)
+    exploded = np.zeros(K, dtype=bool)
+    vanished = np.zeros(K, dtype=bool)
+    if grad_h is not None and L:
+        gh = np.asarray(grad_h, dtype=float)
+        if gh.shape != q.shape:
+            raise ValueError(f"grad_h must have the shape of q {q.shape} (got {gh.shape})")
+        overflow |= ~np.isfinite(gh).all(axis=1)
+        with np.errstate(all="ignore"):
+            ratio = gh[:, 0] / gh[:, -1]
+        exploded = ratio > g
+        vanished = ratio < 1.0 / g
+    return Failures(drift, exploded, vanished, overflow, first_drift, ratio, L)
 
 
 def estimate_simulate(*, width: int, depth: int, seeds: int, batch: int = 8,
@@ -210,7 +384,8 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
              batch: int = 8, rho_input: float = 0.5, q_input: float | None = None,
              kernel_size: int = 1, channels: int | None = None, positions: int = 16,
              first_layer: str = "preserve", gradients: bool = True, band: float = 4.0,
-             dtype: Any = np.float64, seed: int = 0,
+             sparsity_drift: float = SPARSITY_DRIFT, chi_drift: float = CHI_DRIFT,
+             grad_limit: float = GRAD_LIMIT, dtype: Any = np.float64, seed: int = 0,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     r"""Run ``seeds`` random networks and compare every layer with the theory.
 
@@ -232,7 +407,10 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
         :math:`\delta^L` with :math:`W^L` and break the gradient-independence assumption of
         the theory at the last layer) and record gradient norms.
     band : float
-        Failure band factor (see :class:`SimulationResult`).
+        Band factor of the former failure, kept as ``escaped`` (see
+        :class:`SimulationResult`).
+    sparsity_drift, chi_drift, grad_limit : float
+        The predictor's failure limits (:func:`failures`).
     progress : callable, optional
         Called as ``progress(k, seeds)`` after each seed.
 
@@ -249,6 +427,7 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
         raise ValueError(f"rho_input must be in [-1, 1], got {rho_input!r}")
     if not band > 1:
         raise ValueError(f"band must be > 1, got {band!r}")
+    _check_limits(sparsity_drift, chi_drift, grad_limit)  # before the work
     qin = (init.q_star if q_input is None
            else float(maps.check_variance(q_input, "q_input")))
     if channels is not None and ks == 1:
@@ -284,7 +463,9 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
             gw[k], gh[k] = back.grad_w_norm, back.grad_h_norm
         if progress is not None:
             progress(k + 1, K)
-    first = failures(q, th["q"], band)
+    esc = band_escape(q, th["q"], band)
+    fl = failures(init, q, gh if gradients else None, sparsity_drift=sparsity_drift,
+                  chi_drift=chi_drift, grad_limit=grad_limit)
     with np.errstate(all="ignore"), _quiet():
         gL = np.nanmean(np.where(np.isfinite(gh[:, -1]), gh[:, -1], np.nan))
         cum = np.concatenate([np.cumprod(th["chi1"][:-1][::-1])[::-1], [1.0]])
@@ -295,6 +476,11 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
               "chi1": init.chi1, "expected_sparsity": init.sparsity, "width": C,
               "depth": L, "batch": B, "rho_input": rho_input, "q_input": qin,
               "kernel_size": ks, "positions": P or 1, "first_layer": first_layer,
-              "band": band, "dtype": str(np.dtype(dtype)), "seed": seed}
+              "band": band, "sparsity_drift": float(sparsity_drift),
+              "chi_drift": float(chi_drift), "grad_limit": float(grad_limit),
+              "gradients": bool(gradients), "dtype": str(np.dtype(dtype)), "seed": seed}
     return SimulationResult(q, sp, rho, gw, gh, th["q"], th["sparsity"], th["rho"], th["chi1"],
-                            gth, first > 0, first, config)
+                            gth, fl.failed, fl.first_failure, config, drift=fl.drift,
+                            exploded=fl.exploded, vanished=fl.vanished, overflow=fl.overflow,
+                            gradient_ratio=fl.gradient_ratio, first_drift=fl.first_drift,
+                            escaped=esc > 0, first_escape=esc)

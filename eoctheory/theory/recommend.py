@@ -1,8 +1,13 @@
 r"""Recommendations from the finite-width prediction: the safe clipping height and width.
 
 :func:`recommend` finds the largest clipping height :math:`m` whose predicted risk
-(:func:`~eoctheory.theory.finite_width.predicted_risk`) is at most a threshold at a given
-width and depth; :func:`min_width` the smallest width at which a setting is that safe.
+(:func:`~eoctheory.theory.finite_width.predicted_risk`: drift of the sparsity or of
+:math:`\chi_1` along depth, or a first-to-last gradient ratio beyond ``grad_limit`` either
+way) is at most ``margin * risk`` at a given width and depth; :func:`min_width` the smallest
+width at which a setting is that safe. The policy is the one of ``check``
+(:func:`~eoctheory.theory.finite_width.verdict_of`: "stable" at predicted risk <= ``risk``):
+by default (``margin = 0.5``) the pick keeps its predicted risk at most half the acceptable
+risk, a margin below the edge of "stable"; ``margin = 1`` gives the edge itself.
 
 Scale covariance
 ----------------
@@ -17,8 +22,8 @@ and the same risk: :math:`q^*` is a gauge for those activations (:func:`normalis
 Examples
 --------
 >>> rec = recommend("crelu", sparsity=0.8, width=300, depth=100)
->>> rec.safe, rec.predicted_risk <= 0.05
-(True, True)
+>>> rec.safe, rec.predicted_risk <= 0.5 * 0.05, rec.verdict
+(True, True, 'stable')
 """
 
 from __future__ import annotations
@@ -35,14 +40,18 @@ from eoctheory.engine.checks import check_int
 from eoctheory.limits import check_resources
 from eoctheory.theory.eoc import SlopeAliases
 from eoctheory.theory.finite_width import (
+    GRAD_LIMIT,
+    SPAN,
     check_band,
     check_grad_limit,
     estimate_predict,
     predict,
     predicted_risk,
+    verdict_of,
 )
 
 __all__ = [
+    "MARGIN",
     "M_RANGE",
     "Recommendation",
     "WidthRecommendation",
@@ -133,10 +142,16 @@ class Recommendation(_AsDict):
     r"""Result of :func:`recommend`: the most expressive safe clipping height.
 
     ``m`` is in absolute units at ``q_star``; ``m_normalised`` = :math:`m/\sqrt{q^*}`.
-    ``safe`` is False when no m on the search range meets the risk (then the fields
-    describe the least risky m found). ``m_min_safe`` is the smallest safe m (small m is
-    failure mode 2: few active units, noisy gradients). ``q_star_gauge`` is True for
-    positively homogeneous activations (any q* works with m scaled by sqrt(q*)).
+    ``safe`` is True when the pick's predicted risk is at most ``risk_threshold``;
+    ``margin_kept`` when it is at most ``margin * risk_threshold`` (the target of the
+    search; when no m keeps the margin but some meet the risk, the largest m meeting the
+    risk is shown with a note). ``safe`` False: no m on the search range meets the risk;
+    the fields describe the least risky m found. ``m_min_safe`` is the smallest m meeting
+    the same target as ``m`` (small m is failure mode 2: few active units, noisy gradients).
+    ``q_star_gauge`` is True for positively homogeneous activations (any q* works with m
+    scaled by sqrt(q*)). ``verdict`` is
+    :func:`~eoctheory.theory.finite_width.verdict_of` ``(predicted_risk, risk_threshold)``,
+    the verdict ``check`` gives the pick at this width and depth.
     """
 
     activation: str
@@ -144,7 +159,10 @@ class Recommendation(_AsDict):
     width: int
     depth: int
     risk_threshold: float
+    margin: float
     safe: bool
+    margin_kept: bool
+    verdict: str
     q_star: float
     q_star_gauge: bool
     tau: float
@@ -156,47 +174,70 @@ class Recommendation(_AsDict):
     variance_slope: float
     variance_curvature: float
     predicted_risk: float
-    escape_probability: float
+    drift_probability: float
     explosion_probability: float
+    vanishing_probability: float
     gradient_ratio_quantiles: dict
     band: float
     grad_limit: float
     notes: list = field(default_factory=list)
 
+    @property
+    def escape_probability(self) -> float:
+        """Deprecated name of :attr:`drift_probability`."""
+        return self.drift_probability
+
 
 #: m / sqrt(q*) search range of recommend
 M_RANGE = (0.02, 8.0)
+#: Default margin: the pick's predicted risk is at most this fraction of the acceptable risk.
+MARGIN = 0.5
 
 
-def _finish(act, s, q, N, L, risk, band, g, tau, m, m_lo, safe, gauge, notes) -> Recommendation:
+def _check_margin(margin) -> float:
+    mg = float(margin)
+    if not 0 < mg <= 1:
+        raise ValueError(f"margin must be in (0, 1] (got {margin!r})")
+    return mg
+
+
+def _finish(act, s, q, N, L, risk, margin, band, g, tau, m, m_lo, gauge,
+            notes) -> Recommendation:
     from eoctheory.theory import eoc as E
 
     kw = {"tau": tau} if m is None else {"tau": tau, "m": m}
     pt = E.eoc_point(act, q, **kw)
     pred = predict(act, width=N, depth=L, q_star=q, band=band, grad_limit=g, **kw)
     d = pred.to_dict()
-    return Recommendation(act.name, float(s), N, L, float(risk), bool(safe), float(q), gauge,
+    return Recommendation(act.name, float(s), N, L, float(risk), float(margin),
+                          bool(pred.risk <= risk), bool(pred.risk <= margin * risk),
+                          verdict_of(pred.risk, risk), float(q), gauge,
                           float(tau), None if m is None else float(m),
                           None if m is None else float(m) / math.sqrt(q),
                           None if m_lo is None else float(m_lo),
                           float(pt.sigma_w2), float(pt.sigma_b2), float(pt.variance_slope),
-                          float(pt.variance_curvature), pred.risk, pred.escape_probability,
-                          pred.explosion_probability, d["gradient_ratio_quantiles"],
-                          band, g, notes)
+                          float(pt.variance_curvature), pred.risk, pred.drift_probability,
+                          pred.explosion_probability, pred.vanishing_probability,
+                          d["gradient_ratio_quantiles"], band, g, notes)
 
 
-def _largest_safe_m(act, s, q, N, L, risk, band, g, n_grid=48):
-    """(m_hi, m_lo, risk at m_hi) on the grid m/sqrt(q) in M_RANGE, refined by bisection."""
+def _m_grid(act, s, q, N, L, band, g, n_grid=48):
+    """(tau, m grid, predicted risk on it): m/sqrt(q) log-spaced over M_RANGE."""
     from eoctheory.theory import eoc as E
 
     tau = float(E.tau_from_sparsity(act, s, q))
     mg = math.sqrt(q) * np.geomspace(*M_RANGE, n_grid)
     r = predicted_risk(act, width=N, depth=L, q_star=q, tau=tau, m=mg, band=band,
                        grad_limit=g)
-    ok = r <= risk
+    return tau, mg, np.asarray(r, dtype=float)
+
+
+def _largest_m(act, q, N, L, tau, mg, r, target, band, g):
+    """(m_hi, m_lo): the largest and smallest grid m with risk <= target (None, None if
+    none); m_hi refined by bisection in log m towards the next grid point."""
+    ok = r <= target
     if not ok.any():
-        i = int(np.argmin(r))
-        return tau, float(mg[i]), None, False, float(r[i])
+        return None, None
     i_hi = int(np.nonzero(ok)[0][-1])
     i_lo = int(np.nonzero(ok)[0][0])
     m_hi = float(mg[i_hi])
@@ -206,21 +247,31 @@ def _largest_safe_m(act, s, q, N, L, risk, band, g, n_grid=48):
             c = 0.5 * (a + bb)
             rc = float(predicted_risk(act, width=N, depth=L, q_star=q, tau=tau,
                                       m=math.exp(c), band=band, grad_limit=g))
-            a, bb = (c, bb) if rc <= risk else (a, c)
+            a, bb = (c, bb) if rc <= target else (a, c)
         m_hi = math.exp(a)
-    return tau, m_hi, float(mg[i_lo]), True, None
+    return m_hi, float(mg[i_lo])
 
 
 def recommend(activation: Activation | str, *, sparsity: float, width: int, depth: int,
-              risk: float = 0.05, q_star: float | None = None, band: float = 4.0,
-              grad_limit: float = 10.0,
+              risk: float = 0.05, margin: float = MARGIN, q_star: float | None = None,
+              band: float = SPAN, grad_limit: float = GRAD_LIMIT,
               q_star_grid: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> Recommendation:
-    r"""The largest clipping height :math:`m` whose predicted risk is at most ``risk``.
+    r"""The largest clipping height :math:`m` whose predicted risk is at most
+    ``margin * risk``.
 
     For each candidate :math:`m` (:math:`m/\sqrt{q^*}` on a log grid over
     :data:`M_RANGE`, refined by bisection) the EoC point at :math:`q^*` with
-    :math:`\tau` from ``sparsity`` is scored by :func:`predicted_risk`. Activations without
-    :math:`m` (ReLU_tau, ST_tau) get the risk of the single setting.
+    :math:`\tau` from ``sparsity`` is scored by :func:`predicted_risk` (drift of the
+    sparsity or :math:`\chi_1` along depth, or :math:`\|\delta^1\|/\|\delta^L\|` outside
+    :math:`[1/g, g]`, ``g = grad_limit``). Activations without :math:`m` (ReLU_tau, ST_tau)
+    get the risk of the single setting.
+
+    ``margin`` in (0, 1] (default 0.5) keeps the pick below the edge: its predicted risk is
+    at most half the acceptable ``risk`` by default, so ``check`` at the same width and depth
+    calls it "stable" with room to spare; ``margin=1`` gives the edge (the largest m with
+    risk <= ``risk``, at least the default pick). If no m keeps the margin, the largest m
+    meeting ``risk`` itself is returned (``margin_kept=False``, with a note); if none meets
+    ``risk``, the least risky m (``safe=False``).
 
     ``q_star=None`` searches :math:`q^*`: for a positively homogeneous activation the risk
     depends on :math:`m/\sqrt{q^*}` only (:func:`normalise`), so the answer is reported at
@@ -228,10 +279,14 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
     :math:`\sqrt{q^*}` for any other); otherwise each :math:`q^*` in ``q_star_grid`` is
     tried and the one allowing the largest :math:`m/\sqrt{q^*}` wins.
 
+    ``band`` (default :data:`~eoctheory.theory.finite_width.SPAN`) is the range
+    :math:`[q^*/b, b q^*]` on which the predictor follows :math:`q^l`; the drift criteria and
+    the gradient tails, not the band, decide failure.
+
     Raises
     ------
     ValueError
-        Bad sparsity, width, depth or risk; activation without a threshold tau.
+        Bad sparsity, width, depth, risk or margin; activation without a threshold tau.
     """
     act = get_activation(activation)
     if "tau" not in act.param_names:
@@ -243,6 +298,7 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
     rk = float(risk)
     if not 0 < rk < 1:
         raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
+    mgn = _check_margin(margin)
     N = check_int(width, "width", 2)
     L = check_int(depth, "depth", 1)
     b = check_band(band)
@@ -262,33 +318,55 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
     m1, o1 = estimate_predict(N, L, band=b, settings=48 if has_m else 1, quantiles=False)
     m2, o2 = estimate_predict(N, L, band=b)
     check_resources(f"recommend(width={N}, depth={L})", nbytes=max(m1, m2),
-                    operations=len(qs_list) * (o1 + (6 * o1 / 48 if has_m else 0)) + o2,
+                    operations=len(qs_list) * o1 + (12 * o1 / 48 if has_m else 0) + o2,
                     hint="lower depth")
+    target = mgn * rk
     best = None
     for q in qs_list:
         if has_m:
-            tau, m, m_lo, safe, r_min = _largest_safe_m(act, s, q, N, L, rk, b, g)
-            score = (safe, m / math.sqrt(q) if safe else -r_min)
+            tau, mg, r = _m_grid(act, s, q, N, L, b, g)
+            # level 2: some m keeps the margin; 1: some m meets the risk; 0: none
+            level = 2 if (r <= target).any() else (1 if (r <= rk).any() else 0)
+            if level:
+                lim = target if level == 2 else rk
+                score = (level, float(mg[np.nonzero(r <= lim)[0][-1]]) / math.sqrt(q))
+            else:
+                score = (0, -float(r.min()))
+            cand = (q, tau, mg, r)
         else:
             from eoctheory.theory import eoc as E
 
             tau = float(E.tau_from_sparsity(act, s, q))
             r0 = float(predicted_risk(act, width=N, depth=L, q_star=q, tau=tau, band=b,
                                       grad_limit=g))
-            m, m_lo, safe = None, None, r0 <= rk
-            score = (safe, -r0)
+            level = 2 if r0 <= target else (1 if r0 <= rk else 0)
+            score = (level, -r0)
+            cand = (q, tau, None, None)
         if best is None or score > best[0]:
-            best = (score, q, tau, m, m_lo, safe)
-    _, q, tau, m, m_lo, safe = best
-    if not safe:
+            best = (score, cand)
+    (level, _), (q, tau, mg, r) = best
+    m = m_lo = None
+    if has_m:
+        if level:
+            m, m_lo = _largest_m(act, q, N, L, tau, mg, r, target if level == 2 else rk, b, g)
+        else:
+            m = float(mg[int(np.argmin(r))])
+    if level == 1:
+        notes.append(f"no m keeps predicted risk <= margin x risk = {target:g}: the largest m "
+                     f"meeting risk <= {rk:g} itself is shown (at the edge)" if has_m else
+                     f"predicted risk is within risk <= {rk:g} but not within margin x risk "
+                     f"= {target:g}")
+    elif level == 0:
         notes.append(f"no setting meets risk <= {rk:g} at width {N}, depth {L}: the least "
                      "risky one is shown; see min_width / --m")
-    return _finish(act, s, q, N, L, rk, b, g, tau, m, m_lo, safe, gauge, notes)
+    return _finish(act, s, q, N, L, rk, mgn, b, g, tau, m, m_lo, gauge, notes)
 
 
 @dataclass
 class WidthRecommendation(_AsDict):
-    """Result of :func:`min_width`: the smallest width with predicted risk <= the threshold."""
+    """Result of :func:`min_width`: the smallest width with predicted risk <= ``margin *
+    risk_threshold`` (``width`` None when even ``max_width`` is not; ``verdict`` is
+    :func:`~eoctheory.theory.finite_width.verdict_of` of the risk at the width reported)."""
 
     activation: str
     sparsity: float
@@ -297,28 +375,44 @@ class WidthRecommendation(_AsDict):
     q_star: float
     depth: int
     risk_threshold: float
+    margin: float
+    verdict: str
     width: int | None
     predicted_risk: float
-    escape_probability: float
+    drift_probability: float
     explosion_probability: float
+    vanishing_probability: float
     gradient_ratio_quantiles: dict
     sigma_w2: float
     sigma_b2: float
     variance_slope: float
     variance_curvature: float
+    band: float
+    grad_limit: float
     max_width: int
     notes: list = field(default_factory=list)
 
+    @property
+    def safe(self) -> bool:
+        """Whether a width was found."""
+        return self.width is not None
+
+    @property
+    def escape_probability(self) -> float:
+        """Deprecated name of :attr:`drift_probability`."""
+        return self.drift_probability
+
 
 def min_width(activation: Activation | str, *, sparsity: float, depth: int,
-              m: float | None = None, risk: float = 0.05, q_star: float = 1.0,
-              band: float = 4.0, grad_limit: float = 10.0,
+              m: float | None = None, risk: float = 0.05, margin: float = MARGIN,
+              q_star: float = 1.0, band: float = SPAN, grad_limit: float = GRAD_LIMIT,
               max_width: int = 100_000) -> WidthRecommendation:
-    r"""The smallest width :math:`N` at which ``(sparsity, m)`` has predicted risk <= ``risk``.
+    r"""The smallest width :math:`N` at which ``(sparsity, m)`` has predicted risk <=
+    ``margin * risk`` (the policy of :func:`recommend`).
 
     Doubling from 16 to bracket, then bisection on integers (the risk falls with
     :math:`N` in practice; not assumed beyond the bracket). ``width`` is None if even
-    ``max_width`` is not safe.
+    ``max_width`` is not safe (then the fields describe ``max_width``).
     """
     from eoctheory.theory import eoc as E
 
@@ -331,9 +425,11 @@ def min_width(activation: Activation | str, *, sparsity: float, depth: int,
     rk = float(risk)
     if not 0 < rk < 1:
         raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
+    mgn = _check_margin(margin)
     L = check_int(depth, "depth", 1)
     Nmax = check_int(max_width, "max_width", 4)
     b = check_band(band)
+    g = check_grad_limit(grad_limit)
     m1, o1 = estimate_predict(Nmax, L, band=b, quantiles=False)  # the finest grid is the largest
     m2, o2 = estimate_predict(Nmax, L, band=b)
     steps = 2 * math.ceil(math.log2(max(Nmax / 16, 2))) + 8  # doubling, then bisection
@@ -346,35 +442,38 @@ def min_width(activation: Activation | str, *, sparsity: float, depth: int,
             raise ValueError(f"m: activation {act.name!r} has no clipping height m")
         kw["m"] = float(act.params[act.param_names.index("m")].check(m))
     kw["tau"] = float(E.tau_from_sparsity(act, s, q, **{k: v for k, v in kw.items()}))
+    target = mgn * rk
 
     def r_of(N: int) -> float:
-        return float(predicted_risk(act, width=N, depth=L, q_star=q, band=band,
-                                    grad_limit=grad_limit, **kw))
+        return float(predicted_risk(act, width=N, depth=L, q_star=q, band=b, grad_limit=g,
+                                    **kw))
 
     lo, hi = 2, None
     N = 16
     while N <= Nmax:
-        if r_of(N) <= rk:
+        if r_of(N) <= target:
             hi = N
             break
         lo = N
         N *= 2
-    if hi is None and r_of(Nmax) <= rk:
+    if hi is None and r_of(Nmax) <= target:
         hi = Nmax
     notes: list[str] = []
     if hi is None:
-        notes.append(f"no width up to {Nmax} meets risk <= {rk:g} at depth {L}")
+        notes.append(f"no width up to {Nmax} keeps predicted risk <= margin x risk = "
+                     f"{target:g} at depth {L}")
         Nres = Nmax
     else:
         while hi - lo > max(1, hi // 100):  # 1% resolution
             mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if r_of(mid) <= rk else (mid, hi)
+            lo, hi = (lo, mid) if r_of(mid) <= target else (mid, hi)
         Nres = hi
-    pred = predict(act, width=Nres, depth=L, q_star=q, band=band, grad_limit=grad_limit, **kw)
+    pred = predict(act, width=Nres, depth=L, q_star=q, band=b, grad_limit=g, **kw)
     pt = E.eoc_point(act, q, **kw)
-    return WidthRecommendation(act.name, s, kw.get("m"), kw["tau"], q, L, rk,
-                               None if hi is None else int(hi), pred.risk,
-                               pred.escape_probability, pred.explosion_probability,
+    return WidthRecommendation(act.name, s, kw.get("m"), kw["tau"], q, L, rk, mgn,
+                               verdict_of(pred.risk, rk), None if hi is None else int(hi),
+                               pred.risk, pred.drift_probability, pred.explosion_probability,
+                               pred.vanishing_probability,
                                pred.to_dict()["gradient_ratio_quantiles"],
                                float(pt.sigma_w2), float(pt.sigma_b2), float(pt.variance_slope),
-                               float(pt.variance_curvature), Nmax, notes)
+                               float(pt.variance_curvature), b, g, Nmax, notes)

@@ -144,6 +144,7 @@ ROWS = [
      "not a regular file"),
     ("simulate-plot-read-only", MAIN, ["simulate", *SIM, "--plot", "{T}/ro/x.png"],
      "cannot write"),
+    ("simulate-grad-limit", MAIN, ["simulate", *SIM, "--grad-limit", "1"], "--grad-limit"),
     # --- recommend -----------------------------------------------------------------------
     ("recommend-m-and-width", MAIN, ["recommend", "cst", "--sparsity", "0.8", "--m", "1.6",
                                      "--width", "300", "--depth", "100"], "--width"),
@@ -158,6 +159,13 @@ ROWS = [
                                        "--depth", "10"], "clipping"),
     ("recommend-width-0", MAIN, ["recommend", "cst", "--sparsity", "0.8", "--width", "0",
                                  "--depth", "10"], "--width"),
+    ("recommend-margin-0", MAIN, ["recommend", "cst", "--sparsity", "0.8", "--width", "300",
+                                  "--depth", "100", "--margin", "0"], "--margin must be in (0, 1]"),
+    ("recommend-margin-1.5", MAIN, ["recommend", "cst", "--sparsity", "0.8", "--width", "300",
+                                    "--depth", "100", "--margin", "1.5"],
+     "--margin must be in (0, 1]"),
+    ("recommend-margin-with-m", MAIN, ["recommend", "cst", "--sparsity", "0.8", "--m", "1.6",
+                                       "--depth", "100", "--margin", "1.5"], "--margin"),
     # --- figures -------------------------------------------------------------------------
     ("figures-outdir-under-file", FIGURES, ["fig2", "--outdir", "{T}/afile/figs"],
      "not a directory"),
@@ -266,15 +274,17 @@ def test_closed_stdout_is_quiet(tmp_path, module, argv):
 
 # --- not an error: a valid request whose answer is "nothing is safe" --------------------
 def test_recommend_not_safe_at_width_2_prints_an_answer(tmp_path):
-    """Was a TypeError traceback (formatting the smallest safe m, None when nothing is safe)."""
+    """Was a TypeError traceback (formatting the smallest safe m, None when nothing is safe).
+    The answer is printed in full; the exit code 4 (EXIT_UNSTABLE) says NOT SAFE."""
     r, _ = _run(MAIN, ["recommend", "cst", "--sparsity", "0.8", "--width", "2", "--depth",
                        "100"], tmp_path)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 4, r.stderr
     assert "NOT SAFE" in r.stdout and r.stderr == ""
     r, _ = _run(MAIN, ["recommend", "cst", "--sparsity", "0.8", "--width", "2", "--depth",
                        "100", "--json"], tmp_path)
+    assert r.returncode == 4, r.stderr
     d = json.loads(r.stdout)
-    assert d["safe"] is False and d["m_min_safe"] is None
+    assert d["safe"] is False and d["m_min_safe"] is None and d["verdict"] == "unstable"
 
 
 def test_integers_written_as_floats_are_accepted(tmp_path):

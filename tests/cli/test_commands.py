@@ -20,14 +20,16 @@ RAMP2 = "Piecewise((0, x < tau), (2*(x - tau), x < tau + m), (2*m, True))"
 SHIFT = "Max(0, x - k)"
 
 
-def _json(capsys, argv):
-    assert main(argv) == 0
+def _json(capsys, argv, codes=(0,)):
+    """``argv``'s JSON; its exit code must be in ``codes`` (``check``: 0/3/4 by verdict)."""
+    rc = main(argv)
+    assert rc in codes, rc
     return json.loads(capsys.readouterr().out)
 
 
 def test_check_custom_is_on_the_eoc(capsys):
     out = _json(capsys, ["check", "custom", "--expr", RAMP2, "--sparsity", "0.8",
-                         "--target-slope", "0.6", "--json"])
+                         "--target-slope", "0.6", "--json"], codes=(0, 3, 4))
     act = Activation.from_string(RAMP2).with_values(tau=out["tau"], m=out["m"])
     # oracle at 30 digits; 1e-11 leaves room for float64 round-off only
     assert float(precise.chi1(act, 1.0, out["sigma_w2"])) == pytest.approx(1.0, rel=1e-11)
@@ -37,10 +39,13 @@ def test_check_custom_is_on_the_eoc(capsys):
     assert float(precise.variance_slope(act, 1.0, out["sigma_w2"])) == \
         pytest.approx(0.6, rel=1e-10)
     assert out["verdict"] in ("stable", "marginal", "unstable")
+    assert main(["check", "custom", "--expr", RAMP2, "--sparsity", "0.8", "--target-slope",
+                 "0.6"]) == {"stable": 0, "marginal": 3, "unstable": 4}[out["verdict"]]
 
 
 def test_check_custom_with_a_user_parameter(capsys):
-    out = _json(capsys, ["check", "custom", "--expr", SHIFT, "--param", "k=0.3", "--json"])
+    out = _json(capsys, ["check", "custom", "--expr", SHIFT, "--param", "k=0.3", "--json"],
+                codes=(0, 3, 4))
     act = Activation.from_string(SHIFT, params={"k": 0.3})
     assert float(precise.chi1(act, 1.0, out["sigma_w2"])) == pytest.approx(1.0, rel=1e-11)
     assert out["sparsity"] == pytest.approx(float(precise.sparsity(act, 1.0)), rel=1e-11)

@@ -19,6 +19,7 @@ import pytest
 import eoctheory as eoc
 from eoctheory.nets import (
     Network,
+    band_escape,
     correlated_inputs,
     eoc_init,
     failures,
@@ -189,7 +190,14 @@ def test_bad_call_arguments():
     with pytest.raises(ValueError, match="target_slope"):
         eoc_init("crelu", sparsity=0.7, m=1.0, target_slope=0.7)
     with pytest.raises(ValueError, match="band"):
-        failures(np.ones((2, 3)), np.ones(3), band=1.0)
+        band_escape(np.ones((2, 3)), np.ones(3), band=1.0)
+    ini = eoc_init("relu", sparsity=0.7)
+    for kw, word in [({"sparsity_drift": 0}, "sparsity_drift"), ({"chi_drift": 1}, "chi_drift"),
+                     ({"grad_limit": 0.5}, "grad_limit"), ({"band": 4}, "band")]:
+        with pytest.raises(ValueError, match=word):
+            failures(ini, np.ones((2, 3)), **kw)
+    with pytest.raises(ValueError, match="grad_h"):
+        failures(ini, np.ones((2, 3)), np.ones((2, 2)))
 
 
 # --- finite width against the infinite-width maps ------------------------------------------
@@ -299,31 +307,89 @@ def test_law_sampler_matches_weights(inits):
 
 # --- the paper's effect (Sec. 3.1, Figure 4): unclipped sparse activations diverge ----------
 def test_relu_tau_diverges_where_crelu_stays_at_q_star(inits):
-    # width 300, depth 100, s = 0.7, q* = 1; CReLU with V'(q*) = 0.7. Failure: q^l leaves
-    # [q*/4, 4q*] (or overflows). Measured (seed 0, 20 seeds, 8 inputs, float32 weights):
-    # ReLU_tau 18/20 fail, CReLU 0/20; max q^100 of CReLU ~ 1.35.
+    # width 300, depth 100, s = 0.7, q* = 1; CReLU with V'(q*) = 0.7. Former failure: q^l
+    # leaves [q*/4, 4q*] (or overflows); the predictor's: s(q^l) or chi_1(q^l) drifts.
+    # Measured (seed 0, 20 seeds, 8 inputs, float32 weights): ReLU_tau 18/20 fail both ways,
+    # CReLU 0/20; max q^100 of CReLU ~ 1.35.
     relu = variance_trajectories(inits["relu"], 300, 100, 20, method="weights", batch=8,
                                  dtype=np.float32, seed=0)
     crelu = variance_trajectories(inits["crelu"], 300, 100, 20, method="weights", batch=8,
                                   dtype=np.float32, seed=0)
-    f_relu = failures(relu.q, np.ones(100)) > 0
-    f_crelu = failures(crelu.q, np.ones(100)) > 0
+    f_relu = band_escape(relu.q, np.ones(100)) > 0
+    f_crelu = band_escape(crelu.q, np.ones(100)) > 0
     assert f_relu.mean() >= 0.6
     assert not f_crelu.any()
     assert np.all(np.abs(np.log(crelu.q)) < np.log(2))
+    assert failures(inits["relu"], relu.q).drift.mean() >= 0.6
+    assert not failures(inits["crelu"], crelu.q).failed.any()
 
 
 def test_paper_effect_many_seeds_exact_sampler(inits):
-    # 200 seeds with the exact-in-law sampler (O(N) per layer). Measured (seed 5): ReLU_tau
-    # 0.805, ST_tau 0.975 fail, CReLU and CST 0.0. Binomial sd <= 0.035, so the bounds
-    # 0.55 / 0.8 sit > 5 sd below.
-    frac = {}
+    # 200 seeds with the exact-in-law sampler (O(N) per layer). Measured (seed 5), band
+    # escape: ReLU_tau 0.79, ST_tau 0.975 fail, CReLU and CST 0.0; drift (the predictor's
+    # failure): ReLU_tau 0.785, ST_tau 0.99, CReLU 0.0, CST 0.04. Binomial sd <= 0.035, so
+    # the bounds 0.55 / 0.8 sit > 5 sd below, 0.15 > 5 sd above.
+    frac, drift = {}, {}
     for name in ("relu", "st", "crelu", "cst"):
         tr = variance_trajectories(inits[name], 300, 100, 200, method="law", batch=8, seed=5)
-        frac[name] = float(np.mean(failures(tr.q, np.ones(100)) > 0))
-    print("failed fractions (law sampler, 200 seeds):", frac)
+        frac[name] = float(np.mean(band_escape(tr.q, np.ones(100)) > 0))
+        drift[name] = float(np.mean(failures(inits[name], tr.q).drift))
+    print("failed fractions (law sampler, 200 seeds):", frac, "drift:", drift)
     assert frac["relu"] > 0.55 and frac["st"] > 0.8
     assert frac["crelu"] == 0.0 and frac["cst"] == 0.0
+    assert drift["relu"] > 0.55 and drift["st"] > 0.8
+    assert drift["crelu"] == 0.0 and drift["cst"] < 0.15
+
+
+def test_failures_speak_the_predictors_language():
+    """Drift from the theory maps at the measured q^l; the gradient ratio both ways;
+    overflow; the former band escape stays available (and the former call, deprecated)."""
+    from eoctheory.theory import finite_width as fw
+
+    ini = eoc_init("relu", sparsity=0.7)
+    tau = ini.tau
+    # s(q) = Phi(tau/sqrt(q)): q = 0.3 has s ~ 0.83 (> 0.7 + 0.1): drift at layer 3
+    assert float(eoc.sparsity("relu", 0.3, tau=tau)) - 0.7 > fw.SPARSITY_DRIFT
+    q = np.array([[1.0, 1.1, 0.3, 1.0],      # drift at layer 3
+                  [1.0, 1.0, 1.0, 1.0],      # explodes (ratio 1e4)
+                  [1.0, 1.0, 1.0, 1.0],      # vanishes (ratio 1e-4)
+                  [1.0, 1.0, np.inf, np.nan],  # overflow at layer 3
+                  [1.0, 1.05, 0.95, 1.0]])   # fine
+    gh = np.ones_like(q)
+    gh[1, 0], gh[2, 0] = 1e4, 1e-4
+    f = failures(ini, q, gh)
+    assert f.drift.tolist() == [True, False, False, False, False]
+    assert f.exploded.tolist() == [False, True, False, False, False]
+    assert f.vanished.tolist() == [False, False, True, False, False]
+    assert f.overflow.tolist() == [False, False, False, True, False]
+    assert f.failed.tolist() == [True, True, True, True, False]
+    assert f.first_drift.tolist() == [3, 0, 0, 3, 0]
+    assert f.first_failure.tolist() == [3, 4, 4, 3, 0]
+    np.testing.assert_allclose(f.gradient_ratio[:3], [1.0, 1e4, 1e-4])
+    # without gradients nothing explodes; a looser limit lets the ratios pass
+    assert not failures(ini, q).exploded.any()
+    loose = failures(ini, q, gh, grad_limit=1e5)
+    assert not (loose.exploded | loose.vanished).any()
+    # homogeneous activations never drift: q is only a scale for them
+    assert not failures(eoc_init("plain_relu"), np.array([[1.0, 1e3, 1e-3]])).failed.any()
+    # the former call still works, with a warning
+    with pytest.warns(DeprecationWarning):
+        old = failures(q[:, :2] * [[1, 5]], np.ones(2))
+    assert old.tolist() == band_escape(q[:, :2] * [[1, 5]], np.ones(2)).tolist() == [2] * 5
+
+
+def test_simulate_reports_each_failure(inits):
+    res = simulate(inits["relu"], width=100, depth=60, seeds=6, batch=2, seed=4)
+    c = res.counts
+    assert c["failed"] == int(np.sum(res.drift | res.exploded | res.vanished | res.overflow))
+    assert c["failed"] > 0 and c["drift"] > 0
+    np.testing.assert_allclose(res.gradient_ratio, res.grad_h_norm[:, 0] / res.grad_h_norm[:, -1])
+    assert np.array_equal(res.exploded, res.gradient_ratio > 1e3)
+    assert np.array_equal(res.escaped, res.first_escape > 0)
+    assert res.config["grad_limit"] == 1e3 and res.config["sparsity_drift"] == 0.1
+    d = res.to_dict()
+    for key in ("drift", "exploded", "vanished", "overflow", "escaped", "counts"):
+        assert key in d
 
 
 def test_theory_trajectory_handles_divergence():
@@ -350,6 +416,8 @@ def test_cli_json():
         assert key in d
     assert d["seeds"] == 3 and len(d["q_mean"]) == 6 and len(d["sparsity_theory"]) == 6
     assert d["failed_fraction"] == 0.0
+    assert d["counts"] == {"failed": 0, "drift": 0, "exploded": 0, "vanished": 0,
+                           "overflow": 0, "escaped": 0}
     assert d["config"]["variance_slope"] == pytest.approx(0.7)
 
 

@@ -45,7 +45,8 @@ def test_scale_covariance_of_map_and_prediction(name):
     a = fw.predict(name, width=200, depth=60, q_star=qs, **params)
     b = fw.predict(name, width=200, depth=60, q_star=1.0, **p1)
     assert a.risk == pytest.approx(b.risk, abs=1e-9)
-    assert a.escape_probability == pytest.approx(b.escape_probability, abs=1e-9)
+    assert a.drift_probability == pytest.approx(b.drift_probability, abs=1e-9)
+    assert a.vanishing_probability == pytest.approx(b.vanishing_probability, abs=1e-9)
     np.testing.assert_allclose(a.q_quantiles / qs, b.q_quantiles, rtol=1e-8)
     np.testing.assert_allclose(a.gradient_ratio_quantiles, b.gradient_ratio_quantiles,
                                rtol=1e-6)
@@ -53,12 +54,19 @@ def test_scale_covariance_of_map_and_prediction(name):
 
 # --- recommend ------------------------------------------------------------------------
 def test_recommend_largest_safe_m():
+    """Default margin 0.5: the largest m whose predicted risk is <= 0.5 x risk."""
     rec = recommend("crelu", sparsity=0.8, width=300, depth=100, risk=0.05)
-    assert rec.safe and rec.q_star_gauge and rec.q_star == 1.0
-    assert rec.predicted_risk <= 0.05 + 1e-9
+    assert rec.safe and rec.margin_kept and rec.q_star_gauge and rec.q_star == 1.0
+    assert rec.margin == 0.5 and rec.risk_threshold == 0.05
+    assert rec.predicted_risk <= 0.5 * 0.05 + 1e-9
+    assert rec.verdict == fw.verdict_of(rec.predicted_risk, 0.05) == "stable"
+    assert rec.band == fw.SPAN and rec.grad_limit == fw.GRAD_LIMIT
     worse = float(fw.predicted_risk("crelu", width=300, depth=100, tau=rec.tau,
                                     m=rec.m * 1.05))
-    assert worse > 0.05
+    assert worse > 0.5 * 0.05
+    parts = rec.drift_probability + rec.explosion_probability + rec.vanishing_probability
+    assert parts == pytest.approx(rec.predicted_risk, abs=1e-9)
+    assert rec.escape_probability == rec.drift_probability  # deprecated alias
     assert rec.variance_slope == pytest.approx(float(eoc.eoc.eoc_slope("crelu", 1.0, tau=rec.tau,
                                                                  m=rec.m)), rel=1e-10)
     wider = recommend("crelu", sparsity=0.8, width=1000, depth=100, risk=0.05)
@@ -67,12 +75,44 @@ def test_recommend_largest_safe_m():
     assert at4.m == pytest.approx(2 * rec.m, rel=0.02)  # m in absolute units scales
 
 
+@pytest.mark.parametrize("margin", [0.2, 0.5, 1.0])
+def test_recommend_margin(margin):
+    """The pick keeps risk <= margin x risk; margin 1 is the edge (an m >= the default)."""
+    rec = recommend("cst", sparsity=0.8, width=300, depth=100, risk=0.05, margin=margin)
+    assert rec.safe and rec.margin_kept and rec.margin == margin
+    assert rec.predicted_risk <= margin * 0.05 + 1e-9
+    # the next m up (bisection resolution ~0.2%) is over the target
+    worse = float(fw.predicted_risk("cst", width=300, depth=100, tau=rec.tau, m=rec.m * 1.02))
+    assert worse > margin * 0.05
+    default = recommend("cst", sparsity=0.8, width=300, depth=100, risk=0.05)
+    assert (rec.m >= default.m) == (margin >= 0.5)
+    if margin == 1.0:
+        assert rec.m > default.m
+
+
+def test_recommend_margin_refused():
+    for bad in (0.0, -0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="margin"):
+            recommend("crelu", sparsity=0.8, width=300, depth=10, margin=bad)
+        with pytest.raises(ValueError, match="margin"):
+            min_width("crelu", sparsity=0.8, m=1.0, depth=10, margin=bad)
+
+
+def test_recommend_not_safe():
+    rec = recommend("cst", sparsity=0.8, width=2, depth=100)
+    assert not rec.safe and not rec.margin_kept and rec.m_min_safe is None
+    assert rec.verdict == fw.verdict_of(rec.predicted_risk, 0.05) != "stable"
+
+
 def test_min_width():
     w = min_width("cst", sparsity=0.8, m=1.6, depth=60, risk=0.05)
-    assert w.width is not None and w.predicted_risk <= 0.05
+    assert w.width is not None and w.predicted_risk <= 0.5 * 0.05 and w.margin == 0.5
+    assert w.verdict == "stable" and w.safe
     below = float(fw.predicted_risk("cst", width=int(w.width * 0.9), depth=60, sparsity=0.8,
                                     m=1.6))
-    assert below > 0.05
+    assert below > 0.5 * 0.05
+    edge = min_width("cst", sparsity=0.8, m=1.6, depth=60, risk=0.05, margin=1.0)
+    assert edge.width <= w.width and edge.predicted_risk <= 0.05
 
 
 def _cli(*args):
@@ -86,9 +126,27 @@ def test_cli_recommend_json():
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     for key in ("m", "tau", "sigma_w2", "sigma_b2", "variance_slope", "variance_curvature", "predicted_risk",
-                "gradient_ratio_quantiles", "q_star"):
+                "gradient_ratio_quantiles", "q_star", "drift_probability",
+                "vanishing_probability", "margin", "risk_threshold", "verdict"):
         assert key in d
-    assert d["predicted_risk"] <= 0.05 and d["mode"] == "m"
+    assert d["predicted_risk"] <= 0.025 and d["mode"] == "m" and d["margin"] == 0.5
+    assert d["verdict"] == "stable" and d["band"] == 16 and d["grad_limit"] == 1e3
+    edge = json.loads(_cli("cst", "--sparsity", "0.8", "--width", "300", "--depth", "100",
+                           "--margin", "1", "--json").stdout)
+    assert d["predicted_risk"] <= edge["predicted_risk"] <= 0.05 and edge["m"] >= d["m"]
+    text = _cli("cst", "--sparsity", "0.8", "--width", "300", "--depth", "100")
+    assert text.returncode == 0 and "margin 0.5" in text.stdout and "check: stable" in text.stdout
+
+
+def test_cli_recommend_not_safe_exits_4():
+    for extra in ((), ("--json",)):
+        out = _cli("relu", "--sparsity", "0.8", "--width", "300", "--depth", "100", *extra)
+        assert out.returncode == 4, out.stderr
+        assert out.stderr == "" and ("NOT SAFE" in out.stdout or '"safe": false' in out.stdout)
+    out = _cli("cst", "--sparsity", "0.8", "--m", "1.6", "--depth", "60", "--max-width", "32",
+               "--json")
+    assert out.returncode == 4, out.stderr
+    assert json.loads(out.stdout)["width"] is None
 
 
 @pytest.mark.parametrize("args,match", [
@@ -98,6 +156,10 @@ def test_cli_recommend_json():
     (("relu", "--sparsity", "0.8", "--m", "1", "--depth", "100"), "--m"),
     (("crelu", "--sparsity", "0.8", "--width", "300", "--depth", "100", "--risk", "2"),
      "--risk"),
+    (("crelu", "--sparsity", "0.8", "--width", "300", "--depth", "100", "--margin", "0"),
+     "--margin"),
+    (("crelu", "--sparsity", "0.8", "--width", "300", "--depth", "100", "--margin", "1.5"),
+     "--margin"),
 ])
 def test_cli_bad_input_one_line_exit_2(args, match):
     out = _cli(*args)
