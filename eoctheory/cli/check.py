@@ -169,8 +169,9 @@ def run(args: argparse.Namespace) -> int:
         + (f"   (m chosen for V'(q*) = {target:g})" if target is not None else ""),
         f"  sparsity s = {rep.sparsity:.6g}    chi_1 = {rep.chi1:.6g}",
         f"  V'(q*) = {rep.V_prime:.6g}    V''(q*) = {rep.V_second:.6g}",
-        "  fixed points of V: " + ", ".join(f"q = {p.q:.6g} ({p.kind}, V' = {p.V_prime:.4g})"
-                                            for p in rep.fixed_points),
+        "  fixed points of V: " + (", ".join(f"q = {p.q:.6g} ({p.kind}, V' = {p.V_prime:.4g})"
+                                             for p in rep.fixed_points)
+                                   or "none isolated (V(q) = q on a whole interval)"),
         f"  |V(q) - q| <= 0.01 q* on [{rep.tangent_region[0]:.4g}, {rep.tangent_region[1]:.4g}]",
     ] + ([f"  note: V'(q*) = {target:g} is also reached at m = "
            + ", ".join(f"{v:.6g}" for v in st.other_m)

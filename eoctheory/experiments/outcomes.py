@@ -461,27 +461,49 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m eoctheory.experiments.outcomes",
                                 description=__doc__.split("\n\n")[0])
-    p.add_argument("--grid", default="full", choices=sorted(GRIDS))
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default="results/outcomes")
+    p.add_argument("--grid", default="full", choices=sorted(GRIDS),
+                   help="full: the calibration grid (520 runs); quick: 4 tiny runs; "
+                        "second_mode: the longer depth-30 runs (use --steps 2000)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per setting (default 5)")
+    p.add_argument("--steps", type=int, default=300, help="SGD steps per run (default 300)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--data-dir", default=None,
+                   help="MNIST directory (default: the loader's search order)")
+    p.add_argument("--out", default="results/outcomes",
+                   help="output directory; runs already in its runs.jsonl are skipped")
     p.add_argument("--limit-runs", type=int, default=None,
                    help="run only the first N runs of the grid (timing)")
     p.add_argument("--exclude", nargs="*", default=[], metavar="ACTIVATION",
                    help="leave out runs of these activations")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
-    specs = grid(a.grid, a.seeds, a.steps)
-    specs = [sp for sp in specs if sp.activation not in a.exclude]
-    if a.limit_runs:
-        specs = specs[:a.limit_runs]
+    try:
+        for k in ("workers", "threads"):
+            if getattr(a, k) < 1:
+                raise ValueError(f"--{k} must be an integer >= 1 (got {getattr(a, k)})")
+        if a.limit_runs is not None and a.limit_runs < 1:
+            raise ValueError(f"--limit-runs must be an integer >= 1 (got {a.limit_runs})")
+        specs = grid(a.grid, a.seeds, a.steps)
+        specs = [sp for sp in specs if sp.activation not in a.exclude]
+        if a.limit_runs:
+            specs = specs[:a.limit_runs]
+        from eoctheory.experiments.train import require_torch
+        from eoctheory.files import check_writable_dir
+
+        require_torch()
+        check_writable_dir(a.out, "out", create=True)
+        if specs:  # the data must be there before the pool starts
+            from eoctheory.experiments.data import load_dataset
+            load_dataset("mnist", a.data_dir)
+    except (ValueError, OSError, ModuleNotFoundError) as exc:
+        sys.stderr.write(f"{p.prog}: {exc}\n")
+        return 2
     t0 = time.perf_counter()
     runs = run_grid(specs, a.out, data_dir=a.data_dir, workers=a.workers, threads=a.threads,
                     progress=not a.quiet)
-    print(f"{len(runs)} runs in {a.out} ({time.perf_counter() - t0:.0f} s)")
+    print(f"{len(runs)} runs in {a.out} ({time.perf_counter() - t0:.0f} s); labels: "
+          + ", ".join(f"{k} {sum(r['label'] == k for r in runs)}" for k in LABELS))
     return 0
 
 

@@ -303,3 +303,19 @@ def test_activation_figure_of_a_custom_activation():
                for l in marks)
     # the sparsity in the title is the resolved one (0.8 to display precision)
     assert "0.8" in ax_phi.get_title()
+
+
+# --------------------------------------------------------------------------- fig_phase
+def test_fig_phase_refinement_keeps_every_class():
+    """The coarse-then-refine evaluation shades every point as the full evaluation does and
+    is exact wherever it evaluated (there the 5% boundary is drawn)."""
+    from eoctheory.figures import fig_phase
+
+    s, m = np.linspace(0.5, 0.95, 11), np.linspace(0.05, 4.0, 11)
+    for name in ("crelu", "cst"):
+        a = fig_phase.risk_grid(name, s, m, width=100, depth=20)
+        b = fig_phase.risk_grid(name, s, m, width=100, depth=20, refine=False)
+        np.testing.assert_array_equal(fig_phase.risk_classes(*a, 0.05),
+                                      fig_phase.risk_classes(*b, 0.05))
+        assert np.all(np.isfinite(a[0])) and np.all((a[0] >= 0) & (a[0] <= 1))
+        np.testing.assert_allclose(a[0][::2, ::2], b[0][::2, ::2], rtol=0, atol=1e-12)
