@@ -10,9 +10,11 @@ training subset. It records
 
 * the training loss at every step (the loss curve);
 * per-layer gradient norms :math:`\|\delta^l\| = \|\partial\mathcal L/\partial h^l\|` and
-  :math:`\|\partial\mathcal L/\partial W^l\|` at initialisation (first batch) and at every
-  recorded step (steps 0-14, the paper's Figure 5, then every 25th): the first-to-last
-  ratio :math:`\|\delta^1\|/\|\delta^L\|` and the largest weight-gradient norm;
+  :math:`\|\partial\mathcal L/\partial W^l\|` at initialisation (first batch); the
+  per-layer :math:`\|\partial\mathcal L/\partial W^l\|` of steps 0-14 (the paper's Figure 5;
+  ``fig5_weight_grad_norms``, 3 digits; absent from records made before it was added); and at
+  every recorded step (steps 0-14, then every 25th) the first-to-last ratio
+  :math:`\|\delta^1\|/\|\delta^L\|` and the largest weight-gradient norm;
 * the held-out (2,400 validation images) loss and accuracy at initialisation and at the end,
   and the activation sparsity at initialisation.
 
@@ -291,6 +293,7 @@ def run_one(spec: RunSpec, data_dir: str | None = None) -> dict:
     perm = torch.randperm(n, generator=order)
     losses: list[float] = []
     rec_steps, ratio, wmax, init_delta, init_weight = [], [], [], None, None
+    fig5: list[list] = []  # per-layer ||dL/dW^l|| at steps 0..FIG5_STEPS-1 (Figure 5)
     bs = cfg.batch_size
     for step in range(spec.steps):
         lo = (step * bs) % n
@@ -315,6 +318,8 @@ def run_one(spec: RunSpec, data_dir: str | None = None) -> dict:
             with np.errstate(all="ignore"):
                 ratio.append(float(d[0] / d[spec.depth - 1]))
             wmax.append(float(np.nanmax(w)) if np.isfinite(w).any() else float("nan"))
+            if step < FIG5_STEPS:
+                fig5.append(_sig(w, 3))
         if not math.isfinite(lv) or lv > DIVERGED_LOSS:
             break
         opt.step()
@@ -337,6 +342,7 @@ def run_one(spec: RunSpec, data_dir: str | None = None) -> dict:
         "init_grad_ratio": float(d0[0] / d0[-1]),
         "init_delta_norms": _sig(d0), "init_weight_grad_norms": _sig(init_weight),
         "recorded_steps": rec_steps, "grad_ratio": _sig(ratio), "max_weight_grad": _sig(wmax),
+        "fig5_weight_grad_norms": fig5,
         "loss": _sig(losses), "seconds": round(time.perf_counter() - t0, 2),
         "n_train": n, "n_val": len(data.y_val),
     }

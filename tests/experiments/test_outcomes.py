@@ -83,6 +83,11 @@ def test_quick_grid_runs_resumes_and_writes_tables(tmp_path):
     for r in runs:
         assert r["label"] in O.LABELS and r["steps_run"] <= 20
         assert len(r["init_delta_norms"]) == r["depth"]
+        # Figure 5: per-layer weight-gradient norms (hidden layers and readout) per early step
+        assert len(r["fig5_weight_grad_norms"]) == min(r["steps_run"], O.FIG5_STEPS)
+        assert all(len(row) == r["depth"] + 1 for row in r["fig5_weight_grad_norms"])
+        assert r["fig5_weight_grad_norms"][0] == pytest.approx(r["init_weight_grad_norms"],
+                                                               rel=1e-2)  # 3 vs 4 digits
         # the recorded ratio at step 0 is the initial one
         assert r["grad_ratio"][0] == pytest.approx(r["init_grad_ratio"], rel=1e-3)
         assert 0.0 <= r["val_acc"] <= 1.0 and r["n_val"] == 2400
