@@ -22,16 +22,27 @@ HELP = "train an EoC-initialised DNN with any activation on MNIST (torch; Sec. 4
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
     """The training options (shared with the ``sweep`` command)."""
-    p.add_argument("--depth", type=integer(1), default=100, help="hidden layers (default 100)")
-    p.add_argument("--width", type=integer(1), default=300, help="layer width (default 300)")
+    p.add_argument("--arch", choices=("dnn", "cnn2d"), default="dnn",
+                   help="dnn: the paper's fully connected network (default); cnn2d: its CNN, "
+                        "k x k convolutions, circular padding, global average pooling")
+    p.add_argument("--depth", type=integer(1), default=100,
+                   help="hidden (dnn) or convolutional (cnn2d) layers (default 100; the "
+                        "paper's CNN has 50)")
+    p.add_argument("--width", type=integer(1), default=300,
+                   help="layer width, or channels per layer with --arch cnn2d (default 300)")
+    p.add_argument("--kernel-size", type=integer(1), default=3, dest="kernel_size",
+                   help="convolution kernel size, odd (default 3; --arch cnn2d)")
     p.add_argument("--epochs", type=integer(0), default=1, help="epochs (paper: 200)")
     p.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate (default 1e-3)")
     p.add_argument("--batch-size", type=integer(1), default=64,
                    help="mini-batch size (default 64)")
     p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
-    p.add_argument("--dataset", default="mnist", help="mnist (default) or digits")
+    p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist", "cifar10",
+                                                          "digits"),
+                   help="mnist (default), fashion_mnist, cifar10 or digits (scikit-learn)")
     p.add_argument("--data-dir", default=None,
-                   help="directory with the MNIST IDX files (else $EOCTHEORY_DATA, the cache)")
+                   help="directory with the data set's files (else $EOCTHEORY_DATA, a system "
+                        "copy for fashion_mnist, the cache, a download)")
     p.add_argument("--limit", type=integer(1), default=None,
                    help="use this many training images (before the 10%% validation split)")
     p.add_argument("--test-limit", type=integer(1), default=None,
@@ -61,7 +72,7 @@ def config_from_args(args: argparse.Namespace, **override: Any):
               batch_size=args.batch_size, momentum=args.momentum, q_star=args.q_star,
               dataset=args.dataset, data_dir=args.data_dir, limit=args.limit,
               test_limit=args.test_limit, threads=args.threads, grad_steps=args.grad_steps,
-              progress=not args.no_progress)
+              progress=not args.no_progress, arch=args.arch, kernel_size=args.kernel_size)
     for key in ("activation", "expr", "sparsity", "tau", "m", "target_slope", "seed"):
         if hasattr(args, key):
             kw[key] = getattr(args, key)

@@ -45,11 +45,16 @@ from typing import Any, Sequence
 import numpy as np
 
 
-__all__ = ["ACTIVATION_NAMES", "TORCH_MISSING", "TrainConfig", "finite_max", "main",
+__all__ = ["ACTIVATION_NAMES", "ARCHS", "TORCH_MISSING", "TrainConfig", "finite_max", "main",
            "prepare_data", "require_torch", "train"]
 
 #: The paper's activations (any catalogue name, or ``custom`` with ``expr``, also trains).
 ACTIVATION_NAMES = ("relu", "st", "crelu", "cst", "plain_relu")
+
+#: Network architectures ``train`` builds.
+ARCHS = ("dnn", "cnn2d")
+#: Evaluation chunk of a 2-D CNN (images per forward pass without gradients).
+_EVAL_CNN = 100
 
 #: The message when torch is missing (``train`` and the command line).
 TORCH_MISSING = ("torch is not installed: pip install torch (CPU build: pip install torch "
@@ -91,7 +96,8 @@ class TrainConfig:
     q_star : float
         Fixed-point variance :math:`q^*` (1 in the paper).
     depth, width : int
-        Hidden layers and their width (paper: 100 and 300).
+        Hidden layers and their width (paper: 100 and 300); with ``arch="cnn2d"`` conv
+        layers and their channels (paper's CNN: 50 and 300).
     epochs, lr, batch_size, momentum : training (paper: SGD, lr 1e-3, 200 epochs).
     dataset : {"mnist", "digits"}
     data_dir : str, optional
@@ -112,6 +118,13 @@ class TrainConfig:
         Steps whose per-layer gradient norms are recorded (15, Figure 5).
     progress : bool
         Progress bars on stderr.
+    arch : {"dnn", "cnn2d"}
+        The paper's DNN (:func:`eoctheory.nets.torch.dnn`, images flattened) or its CNN
+        (:func:`eoctheory.nets.torch.cnn` with ``dim=2``: ``depth`` k x k convolutions of
+        ``width`` channels, circular padding, global average pooling, a linear readout;
+        images kept as (channels, height, width)).
+    kernel_size : int
+        Convolution kernel size k (odd; 3 in the paper), with ``arch="cnn2d"``.
     """
 
     activation: str = "crelu"
@@ -138,6 +151,8 @@ class TrainConfig:
     threads: int | None = None
     grad_steps: int = 15
     progress: bool = True
+    arch: str = "dnn"
+    kernel_size: int = 3
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad parameter."""
@@ -163,6 +178,11 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if not isinstance(self.kernel_size, int) or self.kernel_size < 1 \
+                or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd integer >= 1, got {self.kernel_size!r}")
         if self.out is not None and str(self.out).strip() == "":
             raise ValueError("out must name a directory (got ''); use . for the current one")
         from eoctheory.limits import check_resources
@@ -199,16 +219,21 @@ class TrainConfig:
         """Bytes the run needs at its peak: weights, gradients and optimiser state (float32),
         the activations autograd keeps for one mini-batch and for one evaluation chunk, and
         the normalised data set (MNIST size)."""
-        n_in, n_out, n_data = 784, 10, 70_000
-        params = self.depth * self.width * (self.width + 1) + (n_in + 1) * self.width \
-            + (self.width + 1) * n_out
+        n_in, n_out, n_data = 3072, 10, 70_000  # CIFAR-10 size bounds every data set here
         copies = 2 + (self.momentum > 0)  # weights, gradients, momentum buffer
-        acts = 4 * self.width * self.depth * (3 * self.batch_size + 2 * 1000)
+        if self.arch == "cnn2d":
+            k2, C, pos = self.kernel_size ** 2, self.width, 32 * 32
+            params = self.depth * C * (k2 * C + 1) + (C + 1) * n_out
+            acts = 4 * C * pos * self.depth * (3 * self.batch_size + 2 * _EVAL_CNN)
+        else:
+            params = self.depth * self.width * (self.width + 1) \
+                + (n_in + 1) * self.width + (self.width + 1) * n_out
+            acts = 4 * self.width * self.depth * (3 * self.batch_size + 2 * 1000)
         return 4.0 * params * copies + acts + 2 * 4.0 * n_data * n_in
 
     def label(self) -> str:
         """Short name of the setting, e.g. ``crelu-s0.85-v0.7``."""
-        parts = [self.activation]
+        parts = [self.activation] if self.arch == "dnn" else [self.arch, self.activation]
         if self.tau is not None:
             parts.append(f"t{self.tau:g}")
         if self.sparsity is not None:
@@ -248,15 +273,26 @@ def _portable(path: str) -> str:
     return rel if not rel.startswith("../../") else os.path.basename(path)
 
 
-def _normalise(x: np.ndarray, q_star: float) -> np.ndarray:
-    r"""Flatten; per image zero mean and :math:`\|x\|^2/N_0 = q^*`."""
+def _normalise(x: np.ndarray, q_star: float, images: bool = False) -> np.ndarray:
+    r"""Per image zero mean and :math:`\|x\|^2/N_0 = q^*`; flattened, or with ``images``
+    as ``(N, channels, height, width)`` (a grey image gains one channel; channels-last
+    colour images are transposed)."""
+    shape = x.shape
     x = x.reshape(len(x), -1).astype(np.float32)
     x -= x.mean(axis=1, keepdims=True)
     rms = np.sqrt(np.mean(x * x, axis=1, keepdims=True))
     x /= np.maximum(rms, 1e-12)
     if q_star != 1.0:
         x *= np.float32(math.sqrt(q_star))
-    return x
+    if not images:
+        return x
+    if len(shape) == 3:
+        return x.reshape(len(x), 1, *shape[1:])
+    if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3):
+        return np.ascontiguousarray(x.reshape(shape).transpose(0, 3, 1, 2))
+    if len(shape) == 4:
+        return x.reshape(shape)
+    raise ValueError(f"dataset images have shape {shape[1:]}; arch cnn2d needs 2-D images")
 
 
 def prepare_data(cfg: TrainConfig):
@@ -275,9 +311,10 @@ def prepare_data(cfg: TrainConfig):
     if cfg.test_limit is not None and cfg.test_limit < len(yt):
         xt, yt = xt[:cfg.test_limit], yt[:cfg.test_limit]
     T = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
-    return Prepared(T(_normalise(x[tr], cfg.q_star)), T(y[tr]),
-                    T(_normalise(x[va], cfg.q_star)), T(y[va]),
-                    T(_normalise(xt, cfg.q_star)), T(yt), ds.n_classes, ds.source)
+    img = cfg.arch == "cnn2d"
+    return Prepared(T(_normalise(x[tr], cfg.q_star, img)), T(y[tr]),
+                    T(_normalise(x[va], cfg.q_star, img)), T(y[va]),
+                    T(_normalise(xt, cfg.q_star, img)), T(yt), ds.n_classes, ds.source)
 
 
 def _bar(iterable, total: int, desc: str, enabled: bool):
@@ -397,7 +434,12 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
     st = cfg.setting()
     act = et.activation_module(st)
     n_in = data.x_train.shape[1]
-    model = et.dnn(n_in, cfg.width, cfg.depth, data.n_classes, act, flatten=False)
+    if cfg.arch == "cnn2d":
+        model = et.cnn(data.x_train.shape[1], cfg.width, cfg.depth, data.n_classes, act,
+                       kernel_size=cfg.kernel_size, dim=2)
+    else:
+        model = et.dnn(n_in, cfg.width, cfg.depth, data.n_classes, act, flatten=False)
+    ev = _EVAL_CNN if cfg.arch == "cnn2d" else 1000
     gen = torch.Generator().manual_seed(cfg.seed)
     ini = et.eoc_init_(model, act, q_star=cfg.q_star, first_layer="preserve", generator=gen)
     init_info = {"tau": st.tau, "m": st.m, "sigma_w2": ini.sigma_w2,
@@ -416,8 +458,8 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> dict:
 
     def record(epoch: int, train_loss: float | None, seconds: float) -> dict:
         model.eval()
-        val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
-        _, test_acc = _evaluate(model, data.x_test, data.y_test, sp_mon)
+        val_loss, val_acc = _evaluate(model, data.x_val, data.y_val, batch=ev)
+        _, test_acc = _evaluate(model, data.x_test, data.y_test, sp_mon, batch=ev)
         rec = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                "val_acc": val_acc, "test_acc": test_acc, "test_sparsity": sp_mon.mean(),
                "test_sparsity_layers": [round(v, 5) for v in sp_mon.sparsity().tolist()],
