@@ -106,6 +106,9 @@ class RunSpec:
     lr: float = 1e-3
     seed: int = 0
     steps: int = 300
+    arch: str = "dnn"
+    pool: int = 1
+    batch_size: int = 64
 
     def setting_key(self) -> str:
         """``activation[:s[:v]]`` (the setting, without shape, lr and seed)."""
@@ -118,8 +121,10 @@ class RunSpec:
 
     def key(self) -> str:
         """Unique name of the run."""
+        tail = "" if self.arch == "dnn" else \
+            f"|{self.arch}-pool{self.pool}-batch{self.batch_size}"
         return (f"{self.setting_key()}|L{self.depth}xN{self.width}|lr{self.lr:g}"
-                f"|seed{self.seed}|steps{self.steps}")
+                f"|seed{self.seed}|steps{self.steps}{tail}")
 
     def train_config(self, data_dir: str | None = None):
         """The :class:`~eoctheory.experiments.train.TrainConfig` of this run."""
@@ -133,8 +138,8 @@ class RunSpec:
         return TrainConfig(activation=name, expr=expr, params=dict(params),
                            sparsity=self.sparsity, target_slope=self.target_slope,
                            depth=self.depth, width=self.width, lr=self.lr, seed=self.seed,
-                           batch_size=64, limit=24_000, test_limit=1, data_dir=data_dir,
-                           progress=False)
+                           batch_size=self.batch_size, limit=24_000, test_limit=1,
+                           data_dir=data_dir, progress=False, arch=self.arch)
 
 
 def _settings_main() -> list[tuple]:
@@ -176,10 +181,11 @@ def grid(name: str = "full", seeds: int = 5, steps: int = 300) -> list[RunSpec]:
         raise ValueError(f"seeds must be an integer >= 1 (got {seeds!r})")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1 (got {steps!r})")
+    extra = {"arch": "cnn2d", "pool": 2, "batch_size": 32} if name == "cnn" else {}
     runs: list[RunSpec] = []
     for (a, s, v), (L, N), lr in GRIDS[name]():
         for k in range(seeds):
-            runs.append(RunSpec(a, s, v, L, N, lr, k, steps))
+            runs.append(RunSpec(a, s, v, L, N, lr, k, steps, **extra))
     return runs
 
 
@@ -211,10 +217,22 @@ def _second_mode() -> Iterable[tuple]:
         yield st, (30, 600), 1e-2
 
 
+def _cnn() -> Iterable[tuple]:
+    """The paper's CNN grid (ReLU_tau and ST_tau at s = 0.5-0.7; CReLU and CST at
+    s = 0.6-0.85 with V'(q*) = 0.5, 0.7, 0.9), reduced to this CPU: depth 10, 32 channels,
+    MNIST images average-pooled to 14 x 14, lr 1e-2 (the paper's CNN rate), batch 32."""
+    out: list[tuple] = [("plain_relu", None, None)]
+    out += [(a, s, None) for a in ("relu", "st") for s in (0.55, 0.6, 0.7)]
+    out += [(a, s, v) for a in ("crelu", "cst") for s in (0.6, 0.7, 0.8, 0.85)
+            for v in (0.5, 0.7, 0.9)]
+    for st in out:
+        yield st, (10, 32), 1e-2
+
+
 #: Named grids: ``full`` (the calibration), ``quick`` (a minute, for tests and trying),
 #: ``second_mode`` (longer runs on the paper's second failure mode; ``--steps 2000``).
 GRIDS = {"full": lambda: list(_full()), "quick": lambda: list(_quick()),
-         "second_mode": lambda: list(_second_mode())}
+         "second_mode": lambda: list(_second_mode()), "cnn": lambda: list(_cnn())}
 
 
 # ------------------------------------------------------------------------------------------
@@ -249,12 +267,27 @@ def _worker_init(data_dir: str | None, threads: int) -> None:
     _DATA["dir"] = data_dir
 
 
-def _data(cfg):
+def _data(cfg, pool: int = 1):
+    """The prepared data of ``cfg`` (cached per process), images average-pooled by ``pool``
+    and renormalised to mean square q* per image for the CNN runs."""
+    from dataclasses import replace
+
     from eoctheory.experiments.train import prepare_data
 
-    if "prepared" not in _DATA:
-        _DATA["prepared"] = prepare_data(cfg)
-    return _DATA["prepared"]
+    key = (cfg.arch, pool)
+    if key not in _DATA:
+        d = prepare_data(cfg)
+        if pool > 1:
+            import torch.nn.functional as F
+
+            def shrink(x):
+                x = F.avg_pool2d(x, pool)
+                x = x - x.mean(dim=(1, 2, 3), keepdim=True)
+                return x / x.square().mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-12)
+            d = replace(d, x_train=shrink(d.x_train), x_val=shrink(d.x_val),
+                        x_test=shrink(d.x_test))
+        _DATA[key] = d
+    return _DATA[key]
 
 
 def _sig(values: Iterable[float], digits: int = 4) -> list:
@@ -272,12 +305,16 @@ def run_one(spec: RunSpec, data_dir: str | None = None) -> dict:
     t0 = time.perf_counter()
     cfg = spec.train_config(data_dir if data_dir is not None else _DATA.get("dir"))
     cfg.validate()
-    data = _data(cfg)
+    data = _data(cfg, spec.pool)
     torch.manual_seed(spec.seed)
     st = cfg.setting()
     act = et.activation_module(st)
-    model = et.dnn(data.x_train.shape[1], spec.width, spec.depth, data.n_classes, act,
-                   flatten=False)
+    if spec.arch == "cnn2d":
+        model = et.cnn(data.x_train.shape[1], spec.width, spec.depth, data.n_classes, act,
+                       kernel_size=3, dim=2)
+    else:
+        model = et.dnn(data.x_train.shape[1], spec.width, spec.depth, data.n_classes, act,
+                       flatten=False)
     gen = torch.Generator().manual_seed(spec.seed)
     ini = et.eoc_init_(model, act, q_star=1.0, first_layer="preserve", generator=gen)
     opt = torch.optim.SGD(model.parameters(), lr=spec.lr)

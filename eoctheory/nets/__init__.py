@@ -3,8 +3,8 @@ r"""Finite-width networks: the NumPy reference (always available) and the torch 
 ``from eoctheory.nets import Network, eoc_init, simulate``: the reference network
 (:mod:`eoctheory.nets.network`), its pointwise kernels
 (:mod:`eoctheory.nets.pointwise_kernels`), the per-layer trajectories
-(:mod:`eoctheory.nets.trajectories`) and the simulation against theory
-(:mod:`eoctheory.nets.simulation`); :mod:`eoctheory.nets.reference` gathers the same names.
+(:mod:`eoctheory.nets.trajectories`), the 2-D CNN (:mod:`eoctheory.nets.cnn2d`) and the
+simulation against theory (:mod:`eoctheory.nets.simulation`); :mod:`eoctheory.nets.reference` gathers the same names.
 The pointwise kernels of both backends are generated from the activation's definition
 (:mod:`eoctheory.nets.codegen`; piecewise-linear activations run by run,
 :mod:`eoctheory.nets.piecewise_linear`): ``NumpyKernels`` (:mod:`eoctheory.nets.kernels`)
@@ -14,6 +14,7 @@ here, the torch functions in :mod:`eoctheory.nets.torch_kernels` and the torch m
 
 from __future__ import annotations
 
+from eoctheory.nets.cnn2d import CNN2d, CNN2dBackwardRecord, CNN2dForwardRecord, estimate_cnn2d
 from eoctheory.nets.codegen import KernelError
 from eoctheory.nets.kernels import NumpyKernels, numpy_kernels
 from eoctheory.nets.network import (
@@ -33,6 +34,9 @@ from eoctheory.nets.trajectories import Trajectories, theory_trajectory, varianc
 __all__ = [
     "HAND_WRITTEN",
     "BackwardRecord",
+    "CNN2d",
+    "CNN2dBackwardRecord",
+    "CNN2dForwardRecord",
     "Failures",
     "ForwardRecord",
     "Init",
@@ -44,6 +48,7 @@ __all__ = [
     "band_escape",
     "correlated_inputs",
     "eoc_init",
+    "estimate_cnn2d",
     "failures",
     "numpy_kernels",
     "piecewise_linear_runs",

@@ -375,7 +375,7 @@ class Network:
         ForwardRecord
         """
         X, B, P = self._shape_input(x)
-        pr = _pairs(pairs, B)
+        pr = input_pairs(pairs, B)
         ws = self._workspace(B, P, keep)
         L = self.depth
         q = np.empty((L, B))
@@ -482,7 +482,8 @@ class Network:
         return 0.5 * float(np.vdot(d, d))
 
 
-def _pairs(pairs: Any, B: int) -> np.ndarray:
+def input_pairs(pairs: Any, B: int) -> np.ndarray:
+    """The (a, b) index pairs of a batch of B inputs: None, "adjacent", "all" or an array."""
     if pairs is None:
         return np.empty((0, 2), dtype=np.intp)
     if isinstance(pairs, str):

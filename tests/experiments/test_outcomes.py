@@ -116,3 +116,14 @@ def test_committed_calibration_meets_the_issue_targets():
     cal = C.calibrate(runs)
     assert cal["auc"] >= 0.95
     assert cal["target_disagreements"] == []
+
+
+def test_cnn_grid_is_the_papers_reduced_and_keeps_dnn_keys():
+    g = O.grid("cnn", seeds=1, steps=200)
+    assert len(g) == 31 and all(s.arch == "cnn2d" and "|cnn2d-pool2-batch32" in s.key()
+                                for s in g)
+    # the paper's CNN grid: CReLU and CST at s = 0.6-0.85 x V'(q*) = 0.5, 0.7, 0.9
+    assert {(s.activation, s.sparsity, s.target_slope) for s in g if s.activation == "cst"} \
+        == {("cst", s, v) for s in (0.6, 0.7, 0.8, 0.85) for v in (0.5, 0.7, 0.9)}
+    # the DNN runs' keys are those of the committed table (no arch suffix)
+    assert all("cnn2d" not in s.key() for s in O.grid("full"))
