@@ -19,7 +19,7 @@ from typing import Callable
 
 from matplotlib.figure import Figure
 
-from . import fig2, fig3, fig4, fig6, fig7, fig8, fig9, fig10, fig11, fig_phase
+from . import fig2, fig3, fig4, fig6, fig7, fig8, fig9, fig10, fig11, fig_cnn, fig_phase
 from .activation import figure as activation_figure
 
 #: name -> (builder, one-line description), in paper order
@@ -34,6 +34,8 @@ REGISTRY: dict[str, tuple[Callable[..., Figure], str]] = {
     "fig10": (fig10.figure, "V(q) for CReLU_{tau,m} on and either side of the EoC, m x tau grid"),
     "fig11": (fig11.figure, "V(q) for CST_{tau,m} on and either side of the EoC, m x tau grid"),
     "fig_phase": (fig_phase.figure, "finite-width risk over (s, m) for CReLU and CST, N=300, L=100"),
+    "fig_cnn": (fig_cnn.figure,
+                "2-D CNN: q^l, sparsity, input/neighbour correlations by layer vs theory"),
 }
 
 __all__ = ["REGISTRY", "activation_figure", "make"]

@@ -319,3 +319,39 @@ def test_fig_phase_refinement_keeps_every_class():
                                       fig_phase.risk_classes(*b, 0.05))
         assert np.all(np.isfinite(a[0])) and np.all((a[0] >= 0) & (a[0] <= 1))
         np.testing.assert_allclose(a[0][::2, ::2], b[0][::2, ::2], rtol=0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- fig_cnn
+def test_fig_cnn_small_builds_with_every_panel_and_theory():
+    """A small configuration: four panels, a theory line and markers per setting and
+    quantity; the theory lines start from the inputs' own statistics (q_in, rho_in) and
+    follow the variance map."""
+    from eoctheory.figures import fig_cnn
+
+    depth = 5
+    fig = fig_cnn.figure(channels=8, size=6, depth=depth, seeds=2)
+    assert len(fig.axes) == 4 and fig.legends
+    assert [ax.get_xlabel() for ax in fig.axes] == ["layer $l$"] * 4
+    assert [ax.get_ylabel().split()[0] for ax in fig.axes] == ["$q^l$", "$s^l$",
+                                                              "$\\rho^l$", "$c^l$"]
+    for key in fig_cnn.SETTINGS:
+        for qty in fig_cnn.QUANTITIES:
+            for kind in ("theory", "measured"):
+                x, y = xy(line(fig, f"{key}-{qty}-{kind}"))
+                assert len(y) == depth and np.all(np.isfinite(y)), (key, qty, kind)
+        q = xy(line(fig, f"{key}-q-theory"))[1]
+        assert q[0] == pytest.approx(2.0, rel=1e-5)  # q^1 = q_in (preserving first layer)
+        assert xy(line(fig, f"{key}-rho-theory"))[1][0] == pytest.approx(0.3, rel=1e-5)
+        st = eoc.resolve_setting(fig_cnn.SETTINGS[key][0], **fig_cnn.SETTINGS[key][1])
+        np.testing.assert_allclose(
+            q[1:], eoc.variance_map(st.activation, q[:-1], st.sigma_w2, st.sigma_b2),
+            rtol=1e-12)
+        for qty in ("rho", "spatial"):  # correlations rise towards 1 (chi_1 = 1), stay <= 1
+            c = xy(line(fig, f"{key}-{qty}-theory"))[1]
+            assert np.all(np.diff(c) > 0) and np.all(c <= 1 + 1e-9), (key, qty)
+    q = xy(line(fig, "relu-q-theory"))[1]
+    np.testing.assert_allclose(q, q[0], rtol=1e-12)  # V(q) = q for the plain ReLU
+    # the CReLU and CST maps pull q^l from q_in = 2 down towards q* = 1
+    for key in ("crelu", "cst"):
+        q = xy(line(fig, f"{key}-q-theory"))[1]
+        assert np.all(np.diff(q) < 0) and np.all(q > 1)
