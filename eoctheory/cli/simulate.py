@@ -1,6 +1,8 @@
 r"""``python -m eoctheory simulate``: finite-width networks against the variance map.
 
-Builds ``--seeds`` random networks (DNN, or 1-D CNN with ``--cnn``) initialised on the Edge
+Builds ``--seeds`` random networks (DNN, or 1-D CNN with ``--cnn`` = ``--arch cnn1d``;
+``--arch cnn2d``: the NumPy 2-D CNN, see :func:`eoctheory.nets.simulation.simulate_cnn2d`, which
+reports q^l, sparsity, pair and neighbour correlation only) initialised on the Edge
 of Chaos, measures per layer :math:`q^l`, sparsity, input correlation and gradient norms, and
 prints them beside the infinite-width theory (eq. 3, 6, 12), with the seeds that fail as the
 finite-width predictor defines failure (:func:`eoctheory.nets.simulation.failures`): drift of
@@ -93,13 +95,67 @@ CONFIG_KEYS = {
     "dtype": "--dtype",
     "seed": "--seed",
 }
+#: Every key of ``simulate --arch cnn2d --json`` (per layer: lists over layers 1..L).
+CNN2D_JSON_KEYS = {
+    "config": "what was simulated (keys below)",
+    "seeds": "number of seeds K",
+    "depth": "depth L",
+    "layers": "1..L",
+    "q_theory": "per layer: q^l of the variance map (eq. 3) from the inputs' q",
+    "q_mean": "per layer: mean measured q^l",
+    "q_std": "per layer: standard deviation of q^l over seeds",
+    "sparsity_theory": "per layer: s(q_theory) (eq. 12)",
+    "sparsity_mean": "per layer: mean measured sparsity",
+    "rho_theory": "per layer: input-pair correlation under the correlation map at q^l",
+    "rho_mean": "per layer: mean measured correlation of the input pairs",
+    "spatial_theory": "per layer: neighbour correlation (mean of lags (0,1), (1,0)) under "
+                      "the same map",
+    "spatial_mean": "per layer: mean measured neighbour correlation",
+    "max_abs_error": "largest |mean - theory| over layers: q, sparsity, rho, spatial",
+    "q": "[seed][layer]: measured q^l (batch mean)",
+    "sparsity": "[seed][layer]: measured sparsity",
+    "rho": "[seed][layer]: measured pair correlation (mean over pairs)",
+    "spatial": "[seed][layer]: measured neighbour correlation",
+}
+#: Every key of the ``config`` object of ``simulate --arch cnn2d --json``.
+CNN2D_CONFIG_KEYS = {
+    "activation": "activation name",
+    "params": "activation parameters (tau, m, ...)",
+    "sigma_w2": "weight variance",
+    "sigma_b2": "bias variance",
+    "q_star": "fixed-point variance q* (the inputs' q per position)",
+    "on_eoc": "whether (sigma_w2, sigma_b2) is the EoC point",
+    "chi1": "chi_1 at q*",
+    "expected_sparsity": "s(q*)",
+    "channels": "channels C of every layer",
+    "in_channels": "input channels (= channels)",
+    "image": "image side H = W",
+    "kernel_size": "kernel k (k x k)",
+    "padding": "circular (the theory's setting)",
+    "depth": "depth L",
+    "batch": "images per network (batch/2 pairs)",
+    "rho_input": "--rho",
+    "input_q": "measured mean square of the inputs (the theory's start)",
+    "input_rho": "measured pair cosine of the inputs",
+    "input_spatial": "measured neighbour correlation of the inputs",
+    "first_layer": "--first-layer",
+    "dtype": "--dtype",
+    "seed": "--seed",
+}
 EPILOG = "\n\n".join([
     "failure (the finite-width predictor's): drift of the sparsity by > 0.1 or of chi_1 by a\n"
     "factor > 2 at the measured q^l, |grad 1|/|grad L| > --grad-limit (exploded) or below its\n"
     "inverse (vanished), or overflow; --band only sets the former failure, reported as escaped.",
     keys_epilog(JSON_KEYS),
     keys_epilog(CONFIG_KEYS, "keys of config"),
+    "--arch cnn2d: the NumPy 2-D CNN (circular padding, C input channels, pairs of smoothed\n"
+    "images of side --image); no gradients, failures or --plot; per layer q^l, sparsity,\n"
+    "pair and neighbour correlation against the infinite-channel maps.",
+    keys_epilog(CNN2D_JSON_KEYS, "JSON keys (--arch cnn2d --json)"),
+    keys_epilog(CNN2D_CONFIG_KEYS, "keys of config (--arch cnn2d)"),
 ])
+#: ``--arch`` choices (``--cnn`` is ``--arch cnn1d``).
+ARCHS = ("dnn", "cnn1d", "cnn2d")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,7 +163,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_setting_arguments(p)
     p.add_argument("--sigma-w2", type=float, help="off-EoC weight variance (with --sigma-b2)")
     p.add_argument("--sigma-b2", type=float, help="off-EoC bias variance (with --sigma-w2)")
-    p.add_argument("--width", type=integer(2), default=300, help="layer width N (default 300)")
+    p.add_argument("--width", type=integer(2), default=None,
+                   help="layer width N (default 300; the channels of a CNN by default)")
     p.add_argument("--depth", type=integer(1), default=100,
                    help="number of layers L (default 100)")
     p.add_argument("--seeds", type=integer(1), default=10,
@@ -115,10 +172,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=integer(1), default=8,
                    help="inputs per network, in pairs of correlation --rho (default 8)")
     p.add_argument("--rho", type=float, default=0.5, help="input pair correlation (default 0.5)")
-    p.add_argument("--cnn", action="store_true", help="1-D CNN (eq. 2) instead of a DNN")
-    p.add_argument("--channels", type=integer(1), help="CNN channels (with --cnn; default --width)")
+    p.add_argument("--arch", choices=ARCHS, default=None,
+                   help="dnn (default), cnn1d (the 1-D CNN of eq. 2) or cnn2d (the NumPy 2-D "
+                        "CNN, k x k kernels, circular padding)")
+    p.add_argument("--cnn", action="store_true", help="1-D CNN (eq. 2): same as --arch cnn1d")
+    p.add_argument("--channels", type=integer(1),
+                   help="CNN channels (cnn1d: default --width; cnn2d: default --width or 64)")
     p.add_argument("--kernel", type=integer(1),
-                   help="CNN kernel size 2k+1, odd (with --cnn; default 3)")
+                   help="CNN kernel size 2k+1, odd (cnn1d or cnn2d; default 3)")
+    p.add_argument("--image", type=integer(1),
+                   help="image side H = W, at least --kernel (cnn2d; default 16)")
     p.add_argument("--positions", type=integer(1),
                    help="CNN input length (with --cnn; default 16)")
     p.add_argument("--first-layer", choices=("preserve", "standard"), default="preserve",
@@ -167,10 +230,22 @@ def run(args: argparse.Namespace) -> int:
     if not (grad_limit > 1 and np.isfinite(grad_limit)):
         raise ValueError(f"--grad-limit must be a finite number > 1 (got {args.grad_limit})")
 
-    for name in ("channels", "kernel", "positions"):  # CNN options without --cnn
-        if getattr(args, name) is not None and not args.cnn:
-            raise ValueError(f"--{name} is for a CNN: add --cnn (a DNN has --width units)")
+    if args.cnn and args.arch not in (None, "cnn1d"):
+        raise ValueError(f"--cnn is --arch cnn1d: it contradicts --arch {args.arch}")
+    arch = "cnn1d" if args.cnn else (args.arch or "dnn")
+    for name in ("channels", "kernel", "positions", "image"):  # CNN options without a CNN
+        if getattr(args, name) is not None and arch == "dnn":
+            raise ValueError(f"--{name} is for a CNN: add --cnn or --arch cnn2d (a DNN has "
+                             "--width units)")
+    if args.positions is not None and arch == "cnn2d":
+        raise ValueError("--positions is for --arch cnn1d; a 2-D CNN has --image")
+    if args.image is not None and arch == "cnn1d":
+        raise ValueError("--image is for --arch cnn2d; a 1-D CNN has --positions")
     kernel = 3 if args.kernel is None else args.kernel
+    if arch == "cnn2d":
+        return _run_cnn2d(args, kernel)
+    args.cnn = arch == "cnn1d"
+    width = 300 if args.width is None else args.width
     positions = 16 if args.positions is None else args.positions
     if args.cnn and kernel % 2 == 0:
         raise ValueError(f"--kernel must be odd (2k+1), got {kernel}")
@@ -178,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.plot, "--plot", PLOT_SUFFIXES)
     init = resolve_setting(activation_from_args(args), sigma_w2=args.sigma_w2,
                            sigma_b2=args.sigma_b2, default_slope=True, **setting_kwargs(args))
-    res = simulate(init, width=args.width, depth=args.depth, seeds=args.seeds,
+    res = simulate(init, width=width, depth=args.depth, seeds=args.seeds,
                    batch=args.batch, rho_input=args.rho,
                    kernel_size=kernel if args.cnn else 1, channels=args.channels,
                    positions=positions, first_layer=args.first_layer,
@@ -222,6 +297,69 @@ def run(args: argparse.Namespace) -> int:
           f"[q/{c['band']:g}, {c['band']:g} q] around the theory or overflowed")
     if args.plot is not None:
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _run_cnn2d(args: argparse.Namespace, kernel: int) -> int:
+    """``--arch cnn2d``: :func:`eoctheory.nets.simulation.simulate_cnn2d`, table or JSON."""
+    from eoctheory.nets.simulation import _jsonable, simulate_cnn2d
+    from eoctheory.theory.setting import resolve_setting
+
+    if kernel % 2 == 0:
+        raise ValueError(f"--kernel must be odd (2k+1), got {kernel}")
+    image = 16 if args.image is None else args.image
+    if image < kernel:
+        raise ValueError(f"--image ({image}) must be at least --kernel ({kernel})")
+    if args.batch % 2 or args.batch < 2:
+        raise ValueError(f"--batch must be even with --arch cnn2d (pairs of images), "
+                         f"got {args.batch}")
+    if args.plot is not None:
+        raise ValueError("--plot is not available with --arch cnn2d")
+    if not -1 <= args.rho <= 1:
+        raise ValueError(f"--rho must be in [-1, 1], got {args.rho}")
+    channels = args.channels if args.channels is not None else (args.width or 64)
+    if channels < 2:
+        raise ValueError(f"--channels must be >= 2 with --arch cnn2d, got {channels}")
+    init = resolve_setting(activation_from_args(args), sigma_w2=args.sigma_w2,
+                           sigma_b2=args.sigma_b2, default_slope=True, **setting_kwargs(args))
+    r = simulate_cnn2d(init, channels=channels, depth=args.depth, seeds=args.seeds,
+                       batch=args.batch, image=image, kernel_size=kernel, rho_input=args.rho,
+                       first_layer=args.first_layer, dtype=np.dtype(args.dtype),
+                       seed=args.seed, progress=None if args.json else _progress)
+    K, L = r["q"].shape
+    names = ("q", "sparsity", "rho", "spatial")
+    with np.errstate(all="ignore"):
+        mean = {n: r[n].mean(axis=0) for n in names}
+        q_std = r["q"].std(axis=0, ddof=1) if K > 1 else np.zeros(L)
+    err = {n: float(np.max(np.abs(mean[n] - r[n + "_theory"]))) for n in names}
+    if args.json:
+        d = {"config": r["config"], "seeds": K, "depth": L, "layers": list(range(1, L + 1)),
+             "q_std": _jsonable(q_std),
+             "max_abs_error": {n: (v if np.isfinite(v) else None) for n, v in err.items()}}
+        for n in names:
+            d[n + "_theory"] = _jsonable(r[n + "_theory"])
+            d[n + "_mean"] = _jsonable(mean[n])
+            d[n] = _jsonable(r[n])
+        print(json.dumps(d, allow_nan=False))
+        return 0
+    c = r["config"]
+    params = ", ".join(f"{k}={v:.6g}" for k, v in c["params"].items())
+    print(f"{c['activation']}({params})  sigma_w2={c['sigma_w2']:.6g} sigma_b2="
+          f"{c['sigma_b2']:.6g}  q*={c['q_star']:g}  {'on' if c['on_eoc'] else 'off'} the EoC")
+    print(f"2-D CNN {c['channels']} channels, {c['image']}x{c['image']} images, kernel "
+          f"{c['kernel_size']}x{c['kernel_size']}, circular padding, depth {L}, {K} seeds, "
+          f"batch {c['batch']}, {c['dtype']}, first layer: {c['first_layer']}")
+    print(f"inputs: q={c['input_q']:.4g}  pair rho={c['input_rho']:.4g}  neighbour "
+          f"rho={c['input_spatial']:.4g}")
+    hdr = ("layer", "q theory", "q mean", "q sd", "s theory", "s mean", "rho th", "rho mean",
+           "spat th", "spat mean")
+    print("  ".join(f"{h:>9}" for h in hdr))
+    for i in _rows(L):
+        vals = (r["q_theory"][i], mean["q"][i], q_std[i], r["sparsity_theory"][i],
+                mean["sparsity"][i], r["rho_theory"][i], mean["rho"][i],
+                r["spatial_theory"][i], mean["spatial"][i])
+        print(f"{i + 1:>9}  " + "  ".join(f"{_fmt(v):>9}" for v in vals))
+    print("max |mean - theory|: " + "  ".join(f"{n} {_fmt(err[n])}" for n in names))
     return 0
 
 

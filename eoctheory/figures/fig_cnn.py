@@ -64,7 +64,8 @@ from matplotlib.lines import Line2D
 
 import eoctheory as eoc
 from eoctheory.nets import seed_rng
-from eoctheory.nets.cnn2d import CNN2d
+from eoctheory.nets.cnn2d import CNN2d, lag_correlation, smooth_pair  # noqa: F401
+from eoctheory.nets.cnn2d import cnn2d_theory as theory
 
 from . import style
 
@@ -79,48 +80,6 @@ MARKERS = {"crelu": "o", "cst": "s", "relu": "^"}
 QUANTITIES = ("q", "sparsity", "rho", "spatial")
 #: input channels of the images
 IN_CHANNELS = 16
-
-
-def smooth_pair(channels: int, size: int, *, q: float, rho: float, rng) -> np.ndarray:
-    r"""Two images ``(2, C_0, size, size)``: exact per-position norm and pair cosine.
-
-    White noise smoothed by a circular :math:`2 \times 2` box (lag-1 correlation 0.5 before
-    normalising), then Gram-Schmidt per position: :math:`\|x_{b,p}\|^2/C_0 = q` and
-    :math:`\cos(x_{0,p}, x_{1,p}) = \rho` at every position :math:`p`.
-    """
-    z = rng.standard_normal((2, size, size, channels))
-    z = z + np.roll(z, 1, axis=1)
-    z = z + np.roll(z, 1, axis=2)
-    u = z[0] / np.linalg.norm(z[0], axis=-1, keepdims=True)
-    v = z[1] - np.sum(z[1] * u, axis=-1, keepdims=True) * u
-    v /= np.linalg.norm(v, axis=-1, keepdims=True)
-    x = np.stack([u, rho * u + np.sqrt(1.0 - rho * rho) * v])
-    return (np.sqrt(q * channels) * x).transpose(0, 3, 1, 2)
-
-
-def lag_correlation(x: np.ndarray) -> np.ndarray:
-    """Pooled circular lag-(0, 1) and lag-(1, 0) correlations of images ``(B, C, H, W)``
-    (as ``CNN2dForwardRecord.spatial_rho``)."""
-    ss = np.sum(x * x)
-    return np.array([np.sum(x * np.roll(x, -1, axis=3)) / ss,
-                     np.sum(x * np.roll(x, -1, axis=2)) / ss])
-
-
-def theory(setting, q1: float, c1, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Infinite-channel :math:`q^l`, :math:`s(q^l)` and correlations ``(L, len(c1))``
-    from layer-1 values ``q1`` and ``c1`` (every correlation under the same map)."""
-    from eoctheory.theory.correlation import correlation_map
-
-    act, sw2, sb2 = setting.activation, setting.sigma_w2, setting.sigma_b2
-    q = [float(q1)]
-    c = [np.asarray(c1, dtype=float)]
-    for _ in range(depth - 1):
-        q_next = float(eoc.variance_map(act, q[-1], sw2, sb2))
-        c.append(np.asarray(correlation_map(act, c[-1], sw2, sb2, q_star=q[-1]))
-                 * q[-1] / q_next)
-        q.append(q_next)
-    q_arr = np.array(q)
-    return q_arr, np.asarray(eoc.sparsity(act, q_arr), dtype=float), np.array(c)
 
 
 def measure(setting, x: np.ndarray, *, channels: int, depth: int, seeds: int,

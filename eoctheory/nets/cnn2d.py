@@ -94,7 +94,11 @@ __all__ = [
     "CNN2d",
     "CNN2dBackwardRecord",
     "CNN2dForwardRecord",
+    "cnn2d_theory",
     "estimate_cnn2d",
+    "input_statistics",
+    "lag_correlation",
+    "smooth_pair",
 ]
 
 #: The padding modes of :class:`CNN2d`.
@@ -173,6 +177,68 @@ def estimate_cnn2d(*, batch: int, height: int, width: int, in_channels: int, cha
     nbytes = (col + acts + 2 * P * C0) * it + (P * C if keep else 0.0)
     flops = 2 * P * k2 * C * (C0 + (L - 1) * C)
     return nbytes, flops * (3 if keep else 1)
+
+
+# --- inputs and the infinite-channel theory (shared by simulate --arch cnn2d and fig_cnn) ----
+def smooth_pair(channels: int, size: int, *, q: float, rho: float, rng) -> np.ndarray:
+    r"""Two images ``(2, C_0, size, size)``: exact per-position norm and pair cosine.
+
+    White noise smoothed by a circular :math:`2 \times 2` box (lag-1 correlation 0.5 before
+    normalising), then Gram-Schmidt per position: :math:`\|x_{b,p}\|^2/C_0 = q` and
+    :math:`\cos(x_{0,p}, x_{1,p}) = \rho` at every position :math:`p`.
+    """
+    z = rng.standard_normal((2, size, size, channels))
+    z = z + np.roll(z, 1, axis=1)
+    z = z + np.roll(z, 1, axis=2)
+    u = z[0] / np.linalg.norm(z[0], axis=-1, keepdims=True)
+    v = z[1] - np.sum(z[1] * u, axis=-1, keepdims=True) * u
+    v /= np.linalg.norm(v, axis=-1, keepdims=True)
+    x = np.stack([u, rho * u + np.sqrt(1.0 - rho * rho) * v])
+    return (np.sqrt(q * channels) * x).transpose(0, 3, 1, 2)
+
+
+def lag_correlation(x: np.ndarray) -> np.ndarray:
+    """Pooled circular lag-(0, 1) and lag-(1, 0) correlations of images ``(B, C, H, W)``
+    (as ``CNN2dForwardRecord.spatial_rho``)."""
+    ss = np.sum(x * x)
+    return np.array([np.sum(x * np.roll(x, -1, axis=3)) / ss,
+                     np.sum(x * np.roll(x, -1, axis=2)) / ss])
+
+
+def input_statistics(x: np.ndarray) -> tuple[float, float, np.ndarray]:
+    r"""``(q, rho, lags)`` of images ``(B, C_0, H, W)`` (in float64): the mean square, the mean
+    cosine of the adjacent pairs (0, 1), (2, 3), ... (NaN for one image) and
+    :func:`lag_correlation` -- the layer-0 values of :func:`cnn2d_theory`."""
+    xd = np.asarray(x, dtype=np.float64)
+    flat = xd.reshape(xd.shape[0], -1)
+    n = flat.shape[0] // 2
+    if n:
+        a, b = flat[0:2 * n:2], flat[1:2 * n:2]
+        rho = float(np.mean(np.sum(a * b, axis=1)
+                            / np.sqrt(np.sum(a * a, axis=1) * np.sum(b * b, axis=1))))
+    else:
+        rho = float("nan")
+    return float(np.mean(xd * xd)), rho, lag_correlation(xd)
+
+
+def cnn2d_theory(setting, q1: float, c1, depth: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Infinite-channel :math:`q^l`, :math:`s(q^l)` and correlations ``(L, len(c1))``
+    from layer-1 values ``q1`` and ``c1`` (every correlation under the same map,
+    :math:`c^{l+1} = R_{q^l}(c^l)\, q^l / V(q^l)`; circular padding)."""
+    import eoctheory as eoc
+    from eoctheory.theory.correlation import correlation_map
+
+    act, sw2, sb2 = setting.activation, setting.sigma_w2, setting.sigma_b2
+    q = [float(q1)]
+    c = [np.asarray(c1, dtype=float)]
+    for _ in range(depth - 1):
+        q_next = float(eoc.variance_map(act, q[-1], sw2, sb2))
+        c.append(np.asarray(correlation_map(act, c[-1], sw2, sb2, q_star=q[-1]))
+                 * q[-1] / q_next)
+        q.append(q_next)
+    q_arr = np.array(q)
+    return q_arr, np.asarray(eoc.sparsity(act, q_arr), dtype=float), np.array(c)
 
 
 def _segments(n: int, d: int, circular: bool) -> list[tuple[slice, slice | None]]:

@@ -34,6 +34,7 @@ __all__ = [
     "estimate_simulate",
     "failures",
     "simulate",
+    "simulate_cnn2d",
 ]
 
 
@@ -484,3 +485,105 @@ def simulate(init: Init, *, width: int = 300, depth: int = 100, seeds: int = 10,
                             exploded=fl.exploded, vanished=fl.vanished, overflow=fl.overflow,
                             gradient_ratio=fl.gradient_ratio, first_drift=fl.first_drift,
                             escaped=esc > 0, first_escape=esc)
+
+
+def simulate_cnn2d(init: Init, *, channels: int = 64, depth: int = 30, seeds: int = 4,
+                   batch: int = 8, image: int = 16, kernel_size: int = 3,
+                   rho_input: float = 0.5, first_layer: str = "preserve",
+                   dtype: Any = np.float64, seed: int = 0,
+                   progress: Callable[[int, int], None] | None = None) -> dict:
+    r"""Run ``seeds`` random 2-D CNNs (:class:`~eoctheory.nets.cnn2d.CNN2d`, circular
+    padding) and compare every layer with the infinite-channel theory.
+
+    Inputs: ``batch // 2`` pairs of smoothed images ``(batch, C, image, image)``
+    (:func:`~eoctheory.nets.cnn2d.smooth_pair`, :math:`C_0 = C` channels), every position
+    with :math:`\|x\|^2/C_0 = q^*` and pair cosine ``rho_input``, neighbours correlated. The
+    theory (:func:`~eoctheory.nets.cnn2d.cnn2d_theory`) starts from the inputs' own
+    statistics (:func:`~eoctheory.nets.cnn2d.input_statistics`, in the network's dtype):
+    layer 1 has :math:`q^1 = q_0`, :math:`c^1 = c_0` with ``"preserve"``, and
+    :math:`q^1 = \sigma_w^2 q_0 + \sigma_b^2`, :math:`c^1 = (\sigma_w^2 q_0 c_0 +
+    \sigma_b^2)/q^1` with ``"standard"``. Quantities per layer: ``q`` (mean over the batch),
+    ``sparsity``, ``rho`` (mean over the pairs), ``spatial`` (mean of the lags (0, 1) and
+    (1, 0)).
+
+    Returns
+    -------
+    dict
+        ``config`` (a dict), ``q``, ``sparsity``, ``rho``, ``spatial`` (arrays
+        ``(seeds, L)``), ``q_theory``, ``sparsity_theory``, ``rho_theory``,
+        ``spatial_theory`` (arrays ``(L,)``).
+
+    Raises
+    ------
+    ValueError
+        A bad argument (named), or a run over the memory or time limit (checked before
+        any work, :func:`eoctheory.limits.check_resources`).
+    """
+    from eoctheory.nets.cnn2d import (
+        CNN2d,
+        cnn2d_theory,
+        estimate_cnn2d,
+        input_statistics,
+        smooth_pair,
+    )
+    from eoctheory.nets.network import check_dtype, check_first_layer
+
+    C = check_int(channels, "channels", 2)
+    L = check_int(depth, "depth")
+    K = check_int(seeds, "seeds")
+    B = check_int(batch, "batch", 2)
+    if B % 2:
+        raise ValueError(f"batch must be even (pairs of inputs), got {B}")
+    k = check_int(kernel_size, "kernel_size")
+    if k % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (2r+1), got {k}")
+    S = check_int(image, "image")
+    if S < k:
+        raise ValueError(f"image ({S}) must be at least kernel_size ({k}): a smaller "
+                         "circular image wraps the kernel onto itself")
+    if not -1 <= rho_input <= 1:
+        raise ValueError(f"rho_input must be in [-1, 1], got {rho_input!r}")
+    check_first_layer(first_layer)
+    dt = check_dtype(dtype)
+    nb, ops = estimate_cnn2d(batch=B, height=S, width=S, in_channels=C, channels=C, depth=L,
+                             kernel_size=k, keep=False, dtype=dt)
+    n_w = L * (k * k * C * C + C)
+    check_resources(f"simulate(arch=cnn2d, channels={C}, image={S}x{S}, kernel_size={k}, "
+                    f"depth={L}, seeds={K}, batch={B})",
+                    nbytes=nb + 2.0 * n_w * dt.itemsize + 4.0 * B * C * S * S * 8
+                    + 8.0 * K * L * 8,
+                    operations=K * (ops + n_w * NORMAL_COST) + L * 2e5,
+                    hint="lower channels, image, depth, seeds or batch")
+    rng = seed_rng(seed, 10**6)
+    x = np.concatenate([smooth_pair(C, S, q=init.q_star, rho=rho_input, rng=rng)
+                        for _ in range(B // 2)]).astype(dt)
+    q0, c0, lag0 = input_statistics(x)  # what the network sees, in its dtype
+    if first_layer == "preserve":
+        q1, c1 = q0, np.r_[c0, lag0]
+    else:
+        q1 = init.sigma_w2 * q0 + init.sigma_b2
+        c1 = (init.sigma_w2 * q0 * np.r_[c0, lag0] + init.sigma_b2) / q1
+    tq, ts, tc = cnn2d_theory(init, q1, c1, L)
+    out = {name: np.full((K, L), np.nan) for name in ("q", "sparsity", "rho", "spatial")}
+    for i in range(K):
+        net = CNN2d.from_init(init, C, C, L, kernel_size=k, first_layer=first_layer,
+                              dtype=dt, rng=seed_rng(seed, i))
+        rec = net.forward(x, keep=False, pairs="adjacent")
+        out["q"][i] = rec.q.mean(axis=1)
+        out["sparsity"][i] = rec.sparsity
+        out["rho"][i] = rec.rho.mean(axis=1)
+        out["spatial"][i] = rec.spatial_rho.mean(axis=1)
+        del net
+        if progress is not None:
+            progress(i + 1, K)
+    out.update(q_theory=tq, sparsity_theory=ts, rho_theory=tc[:, 0],
+               spatial_theory=tc[:, 1:].mean(axis=1))
+    out["config"] = {
+        "activation": init.activation.name, "params": init.params,
+        "sigma_w2": init.sigma_w2, "sigma_b2": init.sigma_b2, "q_star": init.q_star,
+        "on_eoc": init.on_eoc, "chi1": init.chi1, "expected_sparsity": init.sparsity,
+        "channels": C, "in_channels": C, "image": S, "kernel_size": k, "padding": "circular",
+        "depth": L, "batch": B, "rho_input": rho_input, "input_q": q0, "input_rho": c0,
+        "input_spatial": float(np.mean(lag0)), "first_layer": first_layer,
+        "dtype": str(dt), "seed": seed}
+    return out

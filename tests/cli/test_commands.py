@@ -70,6 +70,41 @@ def test_simulate_custom_follows_the_variance_map(capsys):
         assert sm == pytest.approx(st, abs=0.03)  # 8 x 8 x 300 units: sd ~ 0.01 per layer
 
 
+def test_simulate_cnn2d_table_and_layer_one(capsys):
+    """--arch cnn2d: one table row per layer; q^1 measured against the theory.
+
+    Tolerance: q^1 of one seed is a mean of (w_c . patch)^2 over C = 16 channels; its sd is
+    at most sqrt(2/C) = 0.35 (all patches equal) and about 0.05 here (many patch
+    directions), so 0.25 on the mean of 2 seeds is > 5 sd of the expected spread.
+    """
+    argv = ["simulate", "crelu", "--sparsity", "0.7", "--arch", "cnn2d", "--channels", "16",
+            "--image", "8", "--depth", "5", "--seeds", "2"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["layer"])
+    rows = [ln.split() for ln in lines[head + 1:] if ln.split()[:1] and ln.split()[0].isdigit()]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5] and all(len(r) == 10 for r in rows)
+    assert lines[-1].startswith("max |mean - theory|: q ")
+    assert abs(float(rows[0][2]) - float(rows[0][1])) <= 0.25
+    out = _json(capsys, argv + ["--json"])
+    assert out["depth"] == 5 and len(out["q_mean"]) == 5 and len(out["q"]) == 2
+    assert abs(out["q_mean"][0] - out["q_theory"][0]) <= 0.25
+    assert out["q_theory"][0] == pytest.approx(out["config"]["input_q"])  # preserve
+    assert abs(out["sparsity_mean"][0] - out["sparsity_theory"][0]) <= 0.1
+    assert out["max_abs_error"]["q"] == pytest.approx(
+        max(abs(m - t) for m, t in zip(out["q_mean"], out["q_theory"])))
+
+
+def test_simulate_cnn_alias_and_arch_conflict(capsys):
+    base = ["simulate", "crelu", "--sparsity", "0.7", "--channels", "8", "--positions", "4",
+            "--depth", "2", "--seeds", "1", "--no-gradients", "--json"]
+    a = _json(capsys, base + ["--cnn"])
+    b = _json(capsys, base + ["--arch", "cnn1d"])
+    assert a == b and a["config"]["kernel_size"] == 3
+    assert main(base + ["--cnn", "--arch", "cnn2d"]) == 2
+    assert "contradicts" in capsys.readouterr().err
+
+
 def test_recommend_custom(capsys):
     out = _json(capsys, ["recommend", "custom", "--expr", RAMP2, "--sparsity", "0.8",
                          "--width", "300", "--depth", "50", "--json"])

@@ -107,10 +107,21 @@ def test_simulate_json_keys_are_documented(capsys, extra):
                                 "escaped"}
 
 
+def test_simulate_cnn2d_json_keys_are_documented(capsys):
+    rc, out, _ = _run(capsys, ["simulate", "crelu", "--sparsity", "0.7", "--arch", "cnn2d",
+                               "--channels", "8", "--image", "6", "--depth", "3", "--seeds",
+                               "2", "--batch", "4", "--json"])
+    d = json.loads(out)
+    assert rc == 0 and set(d) == set(simulate_cmd.CNN2D_JSON_KEYS)
+    assert set(d["config"]) == set(simulate_cmd.CNN2D_CONFIG_KEYS)
+    assert set(d["max_abs_error"]) == {"q", "sparsity", "rho", "spatial"}
+
+
 @pytest.mark.parametrize("command,dicts,codes", [
     ("check", [check_cmd.JSON_KEYS, check_cmd.FINITE_WIDTH_KEYS], (0, 2, 3, 4)),
     ("recommend", [recommend_cmd.JSON_KEYS, recommend_cmd.WIDTH_JSON_KEYS], (0, 2, 4)),
-    ("simulate", [simulate_cmd.JSON_KEYS, simulate_cmd.CONFIG_KEYS], (0, 2)),
+    ("simulate", [simulate_cmd.JSON_KEYS, simulate_cmd.CONFIG_KEYS,
+                  simulate_cmd.CNN2D_JSON_KEYS, simulate_cmd.CNN2D_CONFIG_KEYS], (0, 2)),
 ])
 def test_help_lists_every_key_and_the_exit_codes(capsys, command, dicts, codes):
     text = _help(capsys, command)
