@@ -207,6 +207,12 @@ def _progress(k: int, n: int) -> None:
         sys.stderr.flush()
 
 
+def _print_setting(c: dict, params: str) -> None:
+    """The first line of the text output: the activation and its initialisation."""
+    print(f"{c['activation']}({params})  sigma_w2={c['sigma_w2']:.6g} sigma_b2="
+          f"{c['sigma_b2']:.6g}  q*={c['q_star']:g}  {'on' if c['on_eoc'] else 'off'} the EoC")
+
+
 def _rows(L: int) -> list[int]:
     if L <= 12:
         return list(range(L))
@@ -269,8 +275,7 @@ def run(args: argparse.Namespace) -> int:
     params = ", ".join(f"{k}={v:.6g}" for k, v in c["params"].items())
     net = (f"CNN {c['width']} channels x {c['positions']} positions, kernel {c['kernel_size']}"
            if c["kernel_size"] > 1 else f"DNN width {c['width']}")
-    print(f"{c['activation']}({params})  sigma_w2={c['sigma_w2']:.6g} sigma_b2="
-          f"{c['sigma_b2']:.6g}  q*={c['q_star']:g}  {'on' if c['on_eoc'] else 'off'} the EoC")
+    _print_setting(c, params)
     print(f"V'(q*)={c['variance_slope']:.4g}  V''(q*)={c['variance_curvature']:.4g}  chi_1={c['chi1']:.4g}  "
           f"expected sparsity={c['expected_sparsity']:.4g}")
     print(f"{net}, depth {c['depth']}, {res.seeds} seeds, batch {c['batch']}, {c['dtype']}, "
@@ -344,8 +349,7 @@ def _run_cnn2d(args: argparse.Namespace, kernel: int) -> int:
         return 0
     c = r["config"]
     params = ", ".join(f"{k}={v:.6g}" for k, v in c["params"].items())
-    print(f"{c['activation']}({params})  sigma_w2={c['sigma_w2']:.6g} sigma_b2="
-          f"{c['sigma_b2']:.6g}  q*={c['q_star']:g}  {'on' if c['on_eoc'] else 'off'} the EoC")
+    _print_setting(c, params)
     print(f"2-D CNN {c['channels']} channels, {c['image']}x{c['image']} images, kernel "
           f"{c['kernel_size']}x{c['kernel_size']}, circular padding, depth {L}, {K} seeds, "
           f"batch {c['batch']}, {c['dtype']}, first layer: {c['first_layer']}")

@@ -255,7 +255,7 @@ def _grid(N: float, band: float, wide: bool = False) -> tuple[np.ndarray, np.nda
 
 
 def _alive(act: Activation, qg: np.ndarray, q_star: np.ndarray, params: dict,
-           sw2: np.ndarray, sparsity_drift: float, chi_drift: float) -> np.ndarray:
+           sparsity_drift: float, chi_drift: float) -> np.ndarray:
     r"""Points where :math:`|s(q) - s(q^*)| \le` ``sparsity_drift`` and
     :math:`\chi_1(q)/\chi_1(q^*) \in [1/c, c]` (shape of ``qg``, float 0/1).
 
@@ -566,7 +566,7 @@ def _chains(act, qs, qin, sw2, sb2, pk, N, L, b, sd, cd, keep_free):
     h = edges[1] - edges[0]
     sub = (np.arange(_ALIVE_POINTS) + 0.5) / _ALIVE_POINTS - 0.5
     qf = (qg[:, :, None] * np.exp(h * sub)[None, None, :]).reshape(len(qs), -1)
-    alive = _alive(act, qf, qs[:, None], pk, sw2[:, None], sd, cd).reshape(
+    alive = _alive(act, qf, qs[:, None], pk, sd, cd).reshape(
         qg.shape + (_ALIVE_POINTS,)).mean(axis=2)
     killed = _run_chain(K, p0, gr, L, keep=False, alive=alive)
     if not keep_free:

@@ -201,6 +201,20 @@ def _check_margin(margin) -> float:
     return mg
 
 
+def _check_request(activation, sparsity, risk, margin, what: str):
+    """(activation, sparsity, risk, margin) of a ``recommend``/``min_width`` call, checked."""
+    act = get_activation(activation)
+    if "tau" not in act.param_names:
+        raise ValueError(f"activation {act.name!r} has no threshold tau{what}")
+    s = float(sparsity)
+    if not 0 < s < 1:
+        raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
+    rk = float(risk)
+    if not 0 < rk < 1:
+        raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
+    return act, s, rk, _check_margin(margin)
+
+
 def _finish(act, s, q, N, L, risk, margin, band, g, tau, m, m_lo, gauge,
             notes) -> Recommendation:
     from eoctheory.theory import eoc as E
@@ -288,17 +302,8 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
     ValueError
         Bad sparsity, width, depth, risk or margin; activation without a threshold tau.
     """
-    act = get_activation(activation)
-    if "tau" not in act.param_names:
-        raise ValueError(f"activation {act.name!r} has no threshold tau: recommend sets tau "
-                         "from the sparsity")
-    s = float(sparsity)
-    if not 0 < s < 1:
-        raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
-    rk = float(risk)
-    if not 0 < rk < 1:
-        raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
-    mgn = _check_margin(margin)
+    act, s, rk, mgn = _check_request(activation, sparsity, risk, margin,
+                                     ": recommend sets tau from the sparsity")
     N = check_int(width, "width", 2)
     L = check_int(depth, "depth", 1)
     b = check_band(band)
@@ -416,16 +421,7 @@ def min_width(activation: Activation | str, *, sparsity: float, depth: int,
     """
     from eoctheory.theory import eoc as E
 
-    act = get_activation(activation)
-    if "tau" not in act.param_names:
-        raise ValueError(f"activation {act.name!r} has no threshold tau")
-    s = float(sparsity)
-    if not 0 < s < 1:
-        raise ValueError(f"sparsity must be in (0, 1) (got {sparsity!r})")
-    rk = float(risk)
-    if not 0 < rk < 1:
-        raise ValueError(f"risk must be in (0, 1) (got {risk!r})")
-    mgn = _check_margin(margin)
+    act, s, rk, mgn = _check_request(activation, sparsity, risk, margin, "")
     L = check_int(depth, "depth", 1)
     Nmax = check_int(max_width, "max_width", 4)
     b = check_band(band)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import mpmath
 import numpy as np
@@ -180,6 +180,12 @@ def _verify_root(F, q0, dps: int, tangent: bool = False, dF=None):
                 r = mpmath.findroot(g, q0m, solver="secant", tol=tol, maxsteps=200,
                                     verify=False)
             roots.append(r)
+    return _agreement(F, roots, dps)
+
+
+def _agreement(F: Callable, roots: list, dps: int) -> tuple:
+    """(root at ``dps`` digits, |F(root)|, digits on which the roots at ``dps`` and
+    ``dps + 15`` digits agree)."""
     with mpmath.workdps(dps + 15):
         r1, r2 = roots
         agree = abs(r1 - r2) / abs(r2)
@@ -328,13 +334,7 @@ def _solve_bracket(F, lo, hi, dps: int):
             tol = mpmath.mpf(10) ** (-d + 3) * min(mpmath.mpf(1), lo_)
             roots.append(mpmath.findroot(F, (lo_, hi_), solver="anderson", tol=tol,
                                          maxsteps=400, verify=False))
-    with mpmath.workdps(dps + 15):
-        r1, r2 = roots
-        agree = abs(r1 - r2) / abs(r2)
-        digits = float(-mpmath.log10(agree)) if agree > 0 else float(dps + 15)
-    with mpmath.workdps(dps):
-        res = abs(F(r1))
-    return r1, float(res), digits
+    return _agreement(F, roots, dps)
 
 
 def _verified(mpm: _MPMap, sw2: float, sb2: float, q0: float, tangent: bool,

@@ -256,7 +256,7 @@ def test_cifar_interrupted_download_leaves_no_temporary_file(isolated, cifar, mo
     assert _leftovers(D.cache_dir("cifar10")) == []
 
 
-@pytest.mark.parametrize("name", ["../evil", f"{FOLDER}/../../evil", "/tmp/evil",
+@pytest.mark.parametrize("name", ["../evil", f"{FOLDER}/../../evil", "/evil",
                                   "C:\\evil"])
 def test_cifar_tarball_with_unsafe_member_is_refused(isolated, cifar, monkeypatch, name):
     files, _ = cifar
