@@ -97,14 +97,16 @@ c_d^2` counts the independent positions among :math:`P` (:math:`c_d` the correla
 lag :math:`d`). On the EoC the spatial correlations rise towards 1 with depth (neighbours
 0.5 at the input, 0.99 by layer 30 in ``simulate --arch cnn2d``), so :math:`P_\text{eff}
 \to 1`: **the channels play the role of the width, N = C**, and the image size drops out.
-Measured (``benchmarks/bench_cnn_finite_width.py``, depth 30, 16 x 16 images, 24 seeds):
-the spread of :math:`\log q^L` across seeds is the DNN chain's at :math:`N = C` within
-its sampling error (0.9-1.2 times it; 1.7 for ST_tau, whose walk leaves the lognormal
-regime), ten or more times the spread at :math:`N = C\cdot HW`, and the measured fraction
-of failed seeds follows the predicted risk at :math:`N = C` (0.33 vs 0.53, 0.08 vs 0.18,
-0.83 vs 0.92, 0.96 vs 0.99 at 32 channels; slightly cautious). The gradient ratio shrinks
-less with depth than at :math:`N = C` (the backward signals of different positions are
-less correlated), so ``vanishing_probability`` errs on the cautious side for CNNs.
+Measured (``benchmarks/bench_cnn_finite_width.py``, ``results/cnn/finite_width.md``: depth
+30, 16 x 16 images, 24 seeds, 32 and 64 channels, seven settings): the spread of
+:math:`\log q^L` across seeds is 0.5-1.4 times the DNN chain's at :math:`N = C` (1.7 for
+ST_tau at 32 channels, whose walk leaves the lognormal regime) and ten or more times the
+spread at :math:`N = C\cdot HW`, which is ruled out. The measured fraction of failed seeds
+never exceeds the predicted risk at :math:`N = C` by more than its standard error (0.33 vs
+0.53, 0.83 vs 0.92, 0.29 vs 0.48, 0.54 vs 0.80, ...): N = C is right to cautious, more
+cautious at 64 channels than at 32. The gradient ratio shrinks less with depth than at
+:math:`N = C` (the backward signals of different positions are less correlated), so
+``vanishing_probability`` is cautious too.
 
 Examples
 --------

@@ -127,3 +127,17 @@ def test_cnn_grid_is_the_papers_reduced_and_keeps_dnn_keys():
         == {("cst", s, v) for s in (0.6, 0.7, 0.8, 0.85) for v in (0.5, 0.7, 0.9)}
     # the DNN runs' keys are those of the committed table (no arch suffix)
     assert all("cnn2d" not in s.key() for s in O.grid("full"))
+
+
+def test_dataset_is_in_the_key_only_when_not_mnist():
+    from eoctheory.experiments.outcomes import RunSpec, grid
+
+    mnist = RunSpec("crelu", 0.7, 0.7, 20, 32, 1e-2, 0, 600, arch="cnn2d", pool=2,
+                    batch_size=32)
+    assert "|" + "mnist" not in mnist.key()  # the committed records keep their keys
+    fashion = RunSpec(**{**mnist.__dict__, "dataset": "fashion_mnist"})
+    assert fashion.key() == mnist.key() + "|fashion_mnist"
+    assert fashion.train_config().dataset == "fashion_mnist"
+    deep = grid("cnn_deep", seeds=1, steps=600)
+    assert len(deep) == 9 and {s.arch for s in deep} == {"cnn2d"}
+    assert {(s.depth, s.width) for s in deep} == {(20, 32)}
