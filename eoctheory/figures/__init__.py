@@ -20,6 +20,8 @@ from typing import Callable
 from matplotlib.figure import Figure
 
 from . import fig2, fig3, fig4, fig6, fig7, fig8, fig9, fig10, fig11, fig_cnn, fig_phase
+from . import fig_smooth
+from . import fig_resnet
 from .activation import figure as activation_figure
 
 #: name -> (builder, one-line description), in paper order
@@ -36,6 +38,10 @@ REGISTRY: dict[str, tuple[Callable[..., Figure], str]] = {
     "fig_phase": (fig_phase.figure, "finite-width risk over (s, m) for CReLU and CST, N=300, L=100"),
     "fig_cnn": (fig_cnn.figure,
                 "2-D CNN: q^l, sparsity, input/neighbour correlations by layer vs theory"),
+    "fig_smooth": (fig_smooth.figure,
+                   "smooth vs piecewise CReLU/CST: spectral variance and V''(q*) against beta"),
+    "fig_resnet": (fig_resnet.figure,
+                   "plain vs residual MLPs at s=0.85: sparsity, gradients and risk against alpha"),
 }
 
 __all__ = ["REGISTRY", "activation_figure", "make"]

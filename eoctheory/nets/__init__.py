@@ -28,6 +28,13 @@ from eoctheory.nets.network import (
 )
 from eoctheory.nets.piecewise_linear import piecewise_linear_runs
 from eoctheory.nets.pointwise_kernels import HAND_WRITTEN, pointwise
+from eoctheory.nets.resnet import (
+    ResNet,
+    ResNetBackwardRecord,
+    ResNetForwardRecord,
+    ResNetSimulation,
+    simulate_resnet,
+)
 from eoctheory.nets.simulation import Failures, SimulationResult, band_escape, failures, simulate
 from eoctheory.nets.trajectories import Trajectories, theory_trajectory, variance_trajectories
 
@@ -43,6 +50,10 @@ __all__ = [
     "KernelError",
     "Network",
     "NumpyKernels",
+    "ResNet",
+    "ResNetBackwardRecord",
+    "ResNetForwardRecord",
+    "ResNetSimulation",
     "SimulationResult",
     "Trajectories",
     "band_escape",
@@ -55,6 +66,7 @@ __all__ = [
     "pointwise",
     "seed_rng",
     "simulate",
+    "simulate_resnet",
     "theory_trajectory",
     "variance_trajectories",
 ]

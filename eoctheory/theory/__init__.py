@@ -4,5 +4,6 @@ fixed points, bifurcations and the verdict (:mod:`~eoctheory.theory.stability`),
 correlation map (:mod:`~eoctheory.theory.correlation`), the finite-width predictor
 (:mod:`~eoctheory.theory.finite_width`), its recommendations
 (:mod:`~eoctheory.theory.recommend`) and an exact-in-law sampler to validate it
-(:mod:`~eoctheory.theory.finite_width_law`). Imports only :mod:`eoctheory.engine`.
+(:mod:`~eoctheory.theory.finite_width_law`); residual MLPs in
+:mod:`~eoctheory.theory.resnet`. Imports only :mod:`eoctheory.engine`.
 """

@@ -54,6 +54,7 @@ __all__ = [
     "MARGIN",
     "M_RANGE",
     "Recommendation",
+    "check_request",
     "WidthRecommendation",
     "is_homogeneous",
     "min_width",
@@ -136,6 +137,23 @@ class _AsDict(SlopeAliases):
     def to_dict(self) -> dict:
         return asdict(self)
 
+    #: the fields the one-line ``repr`` shows (the HTML table shows every field)
+    _SHOWN: tuple[str, ...] = ()
+
+    def _summary(self) -> str:
+        """``Name(key fields)`` and the notes, one a line (the subclasses' ``__repr__``)."""
+        from eoctheory.display import short_repr
+
+        d = self.to_dict()
+        return short_repr(type(self).__name__, {k: d[k] for k in self._SHOWN if k in d},
+                          digits=4, lines=[f"note: {n}" for n in self.notes])
+
+    def _repr_html_(self) -> str:
+        from eoctheory.display import html_table
+
+        return html_table(f"{type(self).__name__}: {self.activation}, {self.verdict}",
+                          self.to_dict())
+
 
 @dataclass
 class Recommendation(_AsDict):
@@ -182,6 +200,12 @@ class Recommendation(_AsDict):
     grad_limit: float
     notes: list = field(default_factory=list)
 
+    _SHOWN = ("activation", "sparsity", "width", "depth", "verdict", "safe", "tau", "m",
+              "sigma_w2", "sigma_b2", "predicted_risk")
+
+    def __repr__(self) -> str:
+        return self._summary()
+
     @property
     def escape_probability(self) -> float:
         """Deprecated name of :attr:`drift_probability`."""
@@ -201,7 +225,8 @@ def _check_margin(margin) -> float:
     return mg
 
 
-def _check_request(activation, sparsity, risk, margin, what: str):
+def check_request(activation: Activation | str, sparsity: float, risk: float, margin: float,
+                  what: str) -> tuple[Activation, float, float, float]:
     """(activation, sparsity, risk, margin) of a ``recommend``/``min_width`` call, checked."""
     act = get_activation(activation)
     if "tau" not in act.param_names:
@@ -302,7 +327,7 @@ def recommend(activation: Activation | str, *, sparsity: float, width: int, dept
     ValueError
         Bad sparsity, width, depth, risk or margin; activation without a threshold tau.
     """
-    act, s, rk, mgn = _check_request(activation, sparsity, risk, margin,
+    act, s, rk, mgn = check_request(activation, sparsity, risk, margin,
                                      ": recommend sets tau from the sparsity")
     N = check_int(width, "width", 2)
     L = check_int(depth, "depth", 1)
@@ -402,6 +427,12 @@ class WidthRecommendation(_AsDict):
         """Whether a width was found."""
         return self.width is not None
 
+    _SHOWN = ("activation", "sparsity", "depth", "width", "verdict", "tau", "m",
+              "predicted_risk", "max_width")
+
+    def __repr__(self) -> str:
+        return self._summary()
+
     @property
     def escape_probability(self) -> float:
         """Deprecated name of :attr:`drift_probability`."""
@@ -421,7 +452,7 @@ def min_width(activation: Activation | str, *, sparsity: float, depth: int,
     """
     from eoctheory.theory import eoc as E
 
-    act, s, rk, mgn = _check_request(activation, sparsity, risk, margin, "")
+    act, s, rk, mgn = check_request(activation, sparsity, risk, margin, "")
     L = check_int(depth, "depth", 1)
     Nmax = check_int(max_width, "max_width", 4)
     b = check_band(band)

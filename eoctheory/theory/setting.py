@@ -106,6 +106,21 @@ class Setting(eoc_theory.SlopeAliases):
         """The clipping height :math:`m`, or None if the activation has none."""
         return self.activation.values.get("m")
 
+    def __repr__(self) -> str:
+        from eoctheory.display import short_repr
+
+        d = self.to_dict()
+        shown = ("activation", "params", "q_star", "sigma_w2", "sigma_b2", "sparsity", "chi1",
+                 "variance_slope", "on_eoc")
+        return short_repr("Setting", {k: d[k] for k in shown}, digits=4)
+
+    def _repr_html_(self) -> str:
+        from eoctheory.display import html_table
+
+        d = self.to_dict()
+        del d["params"]  # tau and m have rows of their own (None where absent)
+        return html_table(f"Setting: {self.activation.name}", d)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the keys are documented in the README's JSON section)."""
         return {

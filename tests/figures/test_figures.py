@@ -29,10 +29,14 @@ def _pdf(z):
     return np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
 
 
+#: Figures built smaller here (their defaults run reference networks at the paper's shape).
+_SMALL = {"fig_resnet": dict(width=32, depth=8, seeds=1, risk_seeds=2)}
+
+
 @pytest.fixture(scope="module")
 def figs() -> dict[str, Figure]:
     """Every registered figure, built once for the module (each takes well under a second)."""
-    return {name: func() for name, (func, _desc) in REGISTRY.items()}
+    return {name: func(**_SMALL.get(name, {})) for name, (func, _desc) in REGISTRY.items()}
 
 
 def lines(fig: Figure, prefix: str = "") -> dict:
