@@ -8,7 +8,14 @@ Each command lives in its own module ``eoctheory/cli/<name>.py`` exposing
 * optionally ``EPILOG`` (text after the options in ``--help``: the JSON keys of
   ``--json``, written from the command's ``JSON_KEYS`` dict, which a test compares with
   the printed JSON) and ``EXIT_CODES`` (code -> meaning, for codes the command gives
-  beyond 0/1/2/130/141).
+  beyond 0/1/2/130/141);
+* ``EXAMPLES``: ``(command line without the program name, what it does)`` pairs, printed
+  last in ``--help`` after the program's own name (:func:`prog_name`: ``eoctheory`` for the
+  console script, ``python -m eoctheory`` for the module).
+
+The commands of :data:`PROGRESS_COMMANDS` also get ``--quiet``: their progress goes to stderr
+only when it is a terminal (:mod:`eoctheory.cli.progress`), never to stdout. ``--version``
+prints ``eoctheory.__version__``.
 
 Modules are imported only for the command that runs, so ``--help`` and errors stay fast.
 
@@ -38,7 +45,7 @@ import math
 import os
 import sys
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 #: Exit code: done (``check``: verdict "stable"; ``recommend``: a safe setting was found).
 EXIT_OK = 0
@@ -207,19 +214,70 @@ def exit_codes_epilog(codes: Mapping[int, str] | None = None) -> str:
     return keys_epilog({str(c): t for c, t in sorted(table.items())}, "exit codes")
 
 
-def build_parser() -> OneLineParser:
-    parser = OneLineParser(prog="python -m eoctheory",
+#: Commands whose work can be long: they show progress on stderr (a terminal only,
+#: :mod:`eoctheory.cli.progress`) and take ``--quiet``, added here after their own options.
+PROGRESS_COMMANDS = ("check", "simulate", "recommend", "train", "sweep")
+
+#: Examples of the top-level ``--help`` (each command lists its own, ``EXAMPLES``).
+EXAMPLES = (
+    ("check crelu --sparsity 0.85 --target-slope 0.7",
+     "initialise CReLU on the Edge of Chaos at 85% sparsity; is it stable?"),
+    ("recommend crelu --sparsity 0.85 --width 300 --depth 100",
+     "the largest safe clipping height m at that width and depth"),
+    ("check --help", "the options, JSON keys and exit codes of one command"),
+)
+
+
+def prog_name(argv0: str | None = None) -> str:
+    """The program's name for usage lines and examples: ``python -m eoctheory`` when run as a
+    module (``sys.argv[0]`` is ``.../eoctheory/__main__.py``), else ``eoctheory`` (the
+    console script, or a call of :func:`main` from Python)."""
+    import os.path
+
+    argv0 = (sys.argv[0] if sys.argv else "") if argv0 is None else argv0
+    head, tail = os.path.split(os.path.normpath(argv0))
+    module = tail == "__main__.py" and os.path.basename(head) == "eoctheory"
+    return "python -m eoctheory" if module else "eoctheory"
+
+
+def examples_epilog(prog: str, examples: Sequence[tuple[str, str]]) -> str:
+    """The ``examples:`` section of a ``--help`` (``prog`` and each command line, then what
+    it does on the next line; empty without examples)."""
+    if not examples:
+        return ""
+    lines = ["examples:"]
+    for argv, what in examples:
+        lines += [f"  {prog} {argv}", f"      {what}"]
+    return "\n".join(lines)
+
+
+def build_parser(prog: str | None = None) -> OneLineParser:
+    """The argument parser of every command (``prog``: the name in usage lines and examples,
+    default :func:`prog_name`)."""
+    from eoctheory import __version__
+
+    prog = prog_name() if prog is None else prog
+    parser = OneLineParser(prog=prog,
                            description="Edge-of-Chaos theory for sparsity-inducing activations.",
-                           epilog=exit_codes_epilog(EXIT_CODES),
+                           epilog="\n\n".join([exit_codes_epilog(EXIT_CODES),
+                                               examples_epilog(prog, EXAMPLES)]),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser,
+                                help=f"the command ('{prog} COMMAND --help': its options)")
     for name in COMMANDS:
         mod = _load(name)
-        epilog = "\n\n".join(filter(None, [getattr(mod, "EPILOG", ""),
-                                            exit_codes_epilog(getattr(mod, "EXIT_CODES", None))]))
+        epilog = "\n\n".join(filter(None, [
+            getattr(mod, "EPILOG", ""), exit_codes_epilog(getattr(mod, "EXIT_CODES", None)),
+            examples_epilog(prog, getattr(mod, "EXAMPLES", ()))]))
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP, epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
+        if name in PROGRESS_COMMANDS:
+            p.add_argument("--quiet", "-q", action="store_true",
+                           help="no progress on stderr (bars and status lines appear "
+                                "only when stderr is a terminal, never on stdout)")
         p.set_defaults(_run=mod.run)
     return parser
 

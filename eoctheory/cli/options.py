@@ -5,6 +5,12 @@ Every command that takes an activation takes it the same way: a catalogue name, 
 Python) and ``--param NAME=VALUE`` for parameters other than ``tau`` and ``m``. Every command
 that needs a setting takes ``--sparsity | --tau``, ``--m | --target-slope`` and ``--q-star``
 and hands them to :func:`eoctheory.theory.setting.resolve_setting` unchanged.
+
+Names (every command, tested by ``tests/cli/test_conventions.py``): an option has the same
+name and metavar wherever it appears. Metavars are upper case: the paper's symbol for a
+quantity of the network or the activation (``N`` width, ``L`` depth, ``C`` channels, ``S``
+sparsity, ``TAU``, ``M``, ``SLOPE`` for V'(q*), ``Q`` for q*), ``FILE``, ``DIR`` or ``ADDRESS``
+for a place, ``EXPR`` and ``NAME=VALUE`` for text, else the option's name in capitals.
 """
 
 from __future__ import annotations
@@ -95,15 +101,16 @@ def activation_from_args(args: argparse.Namespace):
 def add_setting_arguments(p: argparse.ArgumentParser, q_star: bool = True) -> None:
     """``--sparsity | --tau``, ``--m | --target-slope`` and ``--q-star``."""
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--sparsity", type=float, help="target sparsity s in (0, 1) at q*; sets tau")
-    g.add_argument("--tau", type=float, help="threshold tau >= 0")
+    g.add_argument("--sparsity", type=float, metavar="S",
+                   help="target sparsity s in (0, 1) at q*; sets tau")
+    g.add_argument("--tau", type=float, metavar="TAU", help="threshold tau >= 0")
     h = p.add_mutually_exclusive_group()
-    h.add_argument("--m", type=float, help="clipping height m > 0")
+    h.add_argument("--m", type=float, metavar="M", help="clipping height m > 0")
     h.add_argument("--target-slope", type=float, dest="target_slope", metavar="SLOPE",
                    help="choose m so that V'(q*) on the Edge of Chaos equals SLOPE (default "
                         "0.7 for activations with a clipping height when --m is not given)")
     if q_star:
-        p.add_argument("--q-star", type=float, default=1.0, dest="q_star",
+        p.add_argument("--q-star", type=float, default=1.0, dest="q_star", metavar="Q",
                        help="fixed-point variance q* > 0 (default 1)")
 
 

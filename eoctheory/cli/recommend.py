@@ -52,6 +52,7 @@ _POLICY = {
 #: Every key of ``recommend --json`` (largest safe m at --width).
 JSON_KEYS = {
     "mode": '"m"',
+    "arch": "--arch: dnn | cnn2d (width = the channels C)",
     "activation": "activation name",
     "sparsity": "--sparsity",
     "width": "--width",
@@ -77,6 +78,7 @@ JSON_KEYS = {
 #: Every key of ``recommend --m M --json`` (smallest safe width).
 WIDTH_JSON_KEYS = {
     "mode": '"width"',
+    "arch": "--arch: dnn | cnn2d (width = the channels C)",
     "activation": "activation name",
     "sparsity": "--sparsity",
     "m": "--m",
@@ -97,45 +99,98 @@ for _d in (JSON_KEYS, WIDTH_JSON_KEYS):  # the predictor's numbers at the answer
     for _k in _RISK_PARTS:
         _d[_k] = _d[_k] + (" (at the answer)" if _k == "predicted_risk" else "")
 
+#: Every key of ``recommend --arch resnet --json``
+#: (:class:`eoctheory.theory.resnet_recommend.ResNetRecommendation`).
+RESNET_JSON_KEYS = {
+    "mode": '"m"',
+    "arch": '"resnet"',
+    "activation": "activation name",
+    "sparsity": "--sparsity",
+    "width": "--width",
+    "depth": "--depth: the number of residual blocks",
+    "alpha": "--alpha: the branch scale (default 1/sqrt(depth))",
+    "branch": "--branch: one | two layers per branch",
+    "tau_follows_q": "false with --fixed-tau",
+    "risk_threshold": "--risk",
+    "margin": "--margin: the search keeps predicted_risk <= margin x risk_threshold",
+    "safe": "predicted_risk <= risk_threshold (false: NOT SAFE, exit code 4)",
+    "margin_kept": "predicted_risk <= margin x risk_threshold",
+    "verdict": "stable | marginal | unstable: check --arch resnet at the answer",
+    "q_star": "design variance q* (1)",
+    "tau": "threshold tau (from the sparsity at q*)",
+    "m": "the largest clipping height meeting the target (null without m)",
+    "m_min_safe": "the smallest grid m meeting the same target (null when none)",
+    "sigma_w2": "weight variance of the branches (the plain EoC point)",
+    "sigma_b2": "bias variance of the branches",
+    "predicted_risk": "P(drift of s or chi_b in a block, or |grad 0|/|grad L| outside "
+                      "[1/g, g]) at the answer",
+    "drift_probability": "P(drift)",
+    "explosion_probability": "P(no drift and |grad 0|/|grad L| > g)",
+    "vanishing_probability": "P(no drift and |grad 0|/|grad L| < 1/g)",
+    "notes": "lines",
+}
+
 EPILOG = "\n\n".join([
     "policy: the answer keeps its predicted risk <= --margin x --risk (default 0.5 x 0.05),\n"
     "so check at the same width and depth calls it stable, a margin below the edge;\n"
     "--margin 1 gives the edge (the largest m with risk <= --risk).",
     keys_epilog(JSON_KEYS, "JSON keys (--json)"),
     keys_epilog(WIDTH_JSON_KEYS, "JSON keys (--m M --json)"),
+    keys_epilog(RESNET_JSON_KEYS, "JSON keys (--arch resnet --json)"),
 ])
 EXIT_CODES = {EXIT_OK: "a setting meeting --risk was found",
               EXIT_UNSTABLE: "NOT SAFE: nothing meets --risk (the least risky answer is "
                              "printed)"}
+#: ``--help`` examples (after the program's name).
+EXAMPLES = (
+    ("recommend crelu --sparsity 0.85 --width 300 --depth 100",
+     "the largest clipping height m that check at this width and depth calls stable"),
+    ("recommend cst --sparsity 0.7 --m 1.5 --depth 200",
+     "the smallest width making CST at 70% sparsity with m = 1.5 that safe"),
+    ("recommend crelu --sparsity 0.85 --width 300 --depth 100 --risk 0.01 --margin 1 --json",
+     "a stricter risk, at the edge, as one JSON object"),
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_activation_arguments(p)
-    p.add_argument("--sparsity", type=float, required=True,
+    p.add_argument("--sparsity", type=float, required=True, metavar="S",
                    help="target sparsity s in (0, 1); sets tau at q*")
-    p.add_argument("--width", type=integer(2),
-                   help="layer width N (needed unless --m is given; not with --m)")
-    p.add_argument("--depth", type=integer(1), required=True, help="depth L")
+    p.add_argument("--arch", choices=("dnn", "cnn2d", "resnet"), default="dnn",
+                   help="architecture (default dnn): dnn (width N), cnn2d (a 2-D CNN; "
+                        "the predictor uses N = its channels C, see check --help) or resnet "
+                        "(a residual MLP of --depth blocks; with --width, not --m)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="--arch resnet: branch scale alpha > 0 (default 1/sqrt(depth))")
+    p.add_argument("--branch", choices=("one", "two"), default="one",
+                   help="--arch resnet: one or two layers per branch (default one)")
+    p.add_argument("--fixed-tau", action="store_true", dest="fixed_tau",
+                   help="--arch resnet: keep tau and m of q* in every block (default: they "
+                        "follow sqrt(q^l))")
+    p.add_argument("--width", "--channels", type=integer(2), dest="width", metavar="N",
+                   help="layer width N, or the channels C with --arch cnn2d (needed unless "
+                        "--m is given; not with --m)")
+    p.add_argument("--depth", type=integer(1), required=True, metavar="L", help="depth L")
     p.add_argument("--risk", type=float, default=0.05,
                    help="largest acceptable predicted risk, check's --risk (default 0.05)")
     p.add_argument("--margin", type=float, default=0.5,
                    help="in (0, 1]: keep the predicted risk at most MARGIN x --risk "
                         "(default 0.5, a margin below the edge; 1: the edge)")
-    p.add_argument("--q-star", type=float, dest="q_star",
+    p.add_argument("--q-star", type=float, dest="q_star", metavar="Q",
                    help="fixed-point variance q* > 0 (default: searched; a gauge for "
                         "homogeneous activations)")
-    p.add_argument("--m", type=float,
+    p.add_argument("--m", type=float, metavar="M",
                    help="clipping height m: switch to finding the smallest safe width")
     # defaults (None here: finite_width is imported only when the command runs) are
     # finite_width.SPAN and GRAD_LIMIT
     p.add_argument("--band", type=float, default=None,
-                   help="the predictor follows q^l on [q*/b, b q*] (default 16); "
+                   help="the predictor follows q^l on [q*/BAND, BAND q*] (default 16); "
                         "failure is decided by the drift of the sparsity and chi_1 and by "
                         "the gradient tails, not by the band")
-    p.add_argument("--grad-limit", type=float, default=None, dest="grad_limit",
-                   help="failure: |grad layer 1| / |grad layer L| above g (explosion) or "
-                        "below 1/g (vanishing) (default 1e3)")
-    p.add_argument("--max-width", type=integer(4), default=None, dest="max_width",
+    p.add_argument("--grad-limit", type=float, default=None, dest="grad_limit", metavar="G",
+                   help="failure: |grad layer 1| / |grad layer L| above G (explosion) or "
+                        "below 1/G (vanishing) (default 1e3)")
+    p.add_argument("--max-width", type=integer(4), default=None, dest="max_width", metavar="N",
                    help="largest width tried with --m (default 100000)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -146,8 +201,13 @@ def _finite(x: float | None, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eoctheory.cli.progress import with_status
     from eoctheory.theory.finite_width import GRAD_LIMIT, SPAN
     from eoctheory.theory.recommend import min_width, recommend
+
+    # the searches have no progress hook: a status line while they run (a terminal only)
+    min_width = with_status("recommend: searching the width", min_width, quiet=args.quiet)
+    recommend = with_status("recommend: searching m and q*", recommend, quiet=args.quiet)
 
     if args.band is None:
         args.band = SPAN
@@ -177,6 +237,13 @@ def run(args: argparse.Namespace) -> int:
     if args.max_width is not None and args.m is None:
         raise ValueError("--max-width goes with --m (the smallest safe width is searched up "
                          "to it)")
+    if args.arch != "resnet" and (args.alpha is not None or args.branch != "one"
+                                  or args.fixed_tau):
+        raise ValueError("--alpha, --branch and --fixed-tau go with --arch resnet")
+    if args.arch == "resnet":
+        return _run_resnet(args, act)
+    unit, sym, least = (("channels", "C", "fewest safe channels") if args.arch == "cnn2d"
+                        else ("width", "N", "smallest safe width"))
     if args.m is not None:
         if "m" not in act.param_names:
             raise ValueError(f"activation {act.name!r} has no clipping height m: drop --m")
@@ -189,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
                         band=args.band, grad_limit=args.grad_limit, max_width=max_width)
         code = EXIT_OK if res.width is not None else EXIT_UNSTABLE
         if args.json:
-            print(json.dumps({"mode": "width", **res.to_dict()}))
+            print(json.dumps({"mode": "width", "arch": args.arch, **res.to_dict()}))
             return code
         gq = res.gradient_ratio_quantiles
         target = res.margin * res.risk_threshold
@@ -197,8 +264,8 @@ def run(args: argparse.Namespace) -> int:
             f"eoctheory recommend: {act.name}, s = {res.sparsity:g}, m = {res.m:.6g}, "
             f"depth {res.depth}, q* = {res.q_star:g}, risk <= {res.risk_threshold:g} "
             f"kept at <= {target:g} (margin {res.margin:g})",
-            (f"  smallest safe width: N = {res.width}" if res.width is not None else
-             f"  NOT SAFE: no width up to {res.max_width} keeps the risk <= {target:g}"),
+            (f"  {least}: {sym} = {res.width}" if res.width is not None else
+             f"  NOT SAFE: no {unit} up to {res.max_width} keeps the risk <= {target:g}"),
             _risk_line(res),
             f"  tau = {res.tau:.6g}    sigma_w^2 = {res.sigma_w2:.10g}    "
             f"sigma_b^2 = {res.sigma_b2:.10g}",
@@ -215,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
                     grad_limit=args.grad_limit)
     code = EXIT_OK if rec.safe else EXIT_UNSTABLE
     if args.json:
-        print(json.dumps({"mode": "m", **rec.to_dict()}))
+        print(json.dumps({"mode": "m", "arch": args.arch, **rec.to_dict()}))
         return code
     gq = rec.gradient_ratio_quantiles
     target = rec.margin * rec.risk_threshold
@@ -228,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         head = "  (no clipping height m for this activation)"
     lines = [
-        f"eoctheory recommend: {act.name}, s = {rec.sparsity:g}, width {rec.width}, "
+        f"eoctheory recommend: {act.name}, s = {rec.sparsity:g}, {unit} {rec.width}, "
         f"depth {rec.depth}, risk <= {rec.risk_threshold:g} kept at <= {target:g} "
         f"(margin {rec.margin:g})",
         head,
@@ -248,3 +315,44 @@ def _risk_line(r) -> str:
     return (f"  predicted risk {r.predicted_risk:.3g} (check: {r.verdict}): drift of the "
             f"sparsity or chi_1 {r.drift_probability:.3g}, |grad 1|/|grad L| > {g:g}: "
             f"{r.explosion_probability:.3g}, < 1/{g:g}: {r.vanishing_probability:.3g}")
+
+
+def _run_resnet(args: argparse.Namespace, act) -> int:
+    """``recommend --arch resnet``: the largest safe m of a residual MLP at --width."""
+    from eoctheory.theory.resnet_recommend import recommend_resnet
+
+    if args.m is not None or args.width is None:
+        raise ValueError("--arch resnet needs --width (the smallest safe width, --m, is for "
+                         "the plain network only)")
+    rec = recommend_resnet(act, sparsity=args.sparsity, width=args.width, depth=args.depth,
+                           alpha=args.alpha, branch=args.branch,
+                           tau_follows_q=not args.fixed_tau, risk=args.risk,
+                           margin=args.margin, band=args.band, grad_limit=args.grad_limit,
+                           q_star=1.0 if args.q_star is None else args.q_star)
+    code = EXIT_OK if rec.safe else EXIT_UNSTABLE
+    if args.json:
+        print(json.dumps({"mode": "m", "arch": "resnet", **rec.to_dict()}))
+        return code
+    target = rec.margin * rec.risk_threshold
+    if rec.m is None:
+        head = ("  (no clipping height m for this activation)" if rec.safe
+                else "  NOT SAFE at this width, depth and alpha")
+    elif rec.safe:
+        head = (f"  largest safe m = {rec.m:.6g}  (smallest safe m = "
+                f"{rec.m_min_safe:.3g})")
+    else:
+        head = f"  NOT SAFE: no m meets the risk; least risky m = {rec.m:.6g}"
+    lines = [
+        f"eoctheory recommend: {act.name}, s = {rec.sparsity:g}, residual MLP of width "
+        f"{rec.width}, {rec.depth} {rec.branch}-layer blocks, alpha = {rec.alpha:.4g}"
+        + (", fixed tau" if not rec.tau_follows_q else ", tau follows sqrt(q^l)")
+        + f", risk <= {rec.risk_threshold:g} kept at <= {target:g} (margin {rec.margin:g})",
+        head,
+        f"  q* = {rec.q_star:g}    tau = {rec.tau:.6g}    sigma_w^2 = {rec.sigma_w2:.10g}    "
+        f"sigma_b^2 = {rec.sigma_b2:.10g}",
+        f"  predicted risk {rec.predicted_risk:.3g} (check --arch resnet: {rec.verdict}): "
+        f"drift {rec.drift_probability:.3g}, |grad 0|/|grad L| > 1000: "
+        f"{rec.explosion_probability:.3g}, < 1/1000: {rec.vanishing_probability:.3g}",
+    ] + [f"  note: {n}" for n in rec.notes]
+    print("\n".join(lines))
+    return code

@@ -1,12 +1,12 @@
 r"""``python -m eoctheory simulate``: finite-width networks against the variance map.
 
-Builds ``--seeds`` random networks (DNN, or 1-D CNN with ``--cnn`` = ``--arch cnn1d``;
+Builds ``--seeds`` random networks (DNN, or 1-D CNN with ``--arch cnn1d``;
 ``--arch cnn2d``: the NumPy 2-D CNN, see :func:`eoctheory.nets.simulation.simulate_cnn2d`, which
 reports q^l, sparsity, pair and neighbour correlation only) initialised on the Edge
 of Chaos, measures per layer :math:`q^l`, sparsity, input correlation and gradient norms, and
 prints them beside the infinite-width theory (eq. 3, 6, 12), with the seeds that fail as the
 finite-width predictor defines failure (:func:`eoctheory.nets.simulation.failures`): drift of
-the sparsity or chi_1 at the measured q^l, gradient ratio |grad 1|/|grad L| beyond
+the sparsity or chi_1 at the measured q^l, gradient ratio ``|grad 1|/|grad L|`` beyond
 ``--grad-limit`` either way, overflow; and, as before, those whose q^l leaves the band
 :math:`[q/4, 4q]` around the theory.
 """
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import numpy as np
 
 from eoctheory.cli.main import integer, keys_epilog
 from eoctheory.cli.options import activation_from_args, add_activation_arguments, \
     add_setting_arguments, setting_kwargs
+from eoctheory.cli.progress import Bar
 
 #: ``--plot`` formats (matplotlib writes them from the suffix).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -156,6 +156,15 @@ EPILOG = "\n\n".join([
 ])
 #: ``--arch`` choices (``--cnn`` is ``--arch cnn1d``).
 ARCHS = ("dnn", "cnn1d", "cnn2d")
+#: ``--help`` examples (after the program's name).
+EXAMPLES = (
+    ("simulate crelu --sparsity 0.85 --target-slope 0.7 --width 300 --depth 100",
+     "q^l, sparsity, correlation and gradients of 10 networks beside the theory"),
+    ("simulate relu --sparsity 0.7 --seeds 20 --plot relu.png",
+     "how many of 20 ReLU_tau networks fail at 70% sparsity, with a figure"),
+    ("simulate st --sparsity 0.6 --arch cnn2d --channels 32 --depth 20 --json",
+     "the 2-D CNN against the infinite-channel maps, as one JSON object"),
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -163,11 +172,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_setting_arguments(p)
     p.add_argument("--sigma-w2", type=float, help="off-EoC weight variance (with --sigma-b2)")
     p.add_argument("--sigma-b2", type=float, help="off-EoC bias variance (with --sigma-w2)")
-    p.add_argument("--width", type=integer(2), default=None,
+    p.add_argument("--width", type=integer(2), default=None, metavar="N",
                    help="layer width N (default 300; the channels of a CNN by default)")
-    p.add_argument("--depth", type=integer(1), default=100,
+    p.add_argument("--depth", type=integer(1), default=100, metavar="L",
                    help="number of layers L (default 100)")
-    p.add_argument("--seeds", type=integer(1), default=10,
+    p.add_argument("--seeds", type=integer(1), default=10, metavar="K",
                    help="independent networks (default 10)")
     p.add_argument("--batch", type=integer(1), default=8,
                    help="inputs per network, in pairs of correlation --rho (default 8)")
@@ -175,36 +184,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=ARCHS, default=None,
                    help="dnn (default), cnn1d (the 1-D CNN of eq. 2) or cnn2d (the NumPy 2-D "
                         "CNN, k x k kernels, circular padding)")
-    p.add_argument("--cnn", action="store_true", help="1-D CNN (eq. 2): same as --arch cnn1d")
-    p.add_argument("--channels", type=integer(1),
-                   help="CNN channels (cnn1d: default --width; cnn2d: default --width or 64)")
-    p.add_argument("--kernel", type=integer(1),
+    # --cnn: the older spelling of --arch cnn1d, kept working but not listed
+    p.add_argument("--cnn", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--channels", type=integer(1), metavar="C",
+                   help="CNN channels C (cnn1d: default --width; cnn2d: default --width or 64)")
+    p.add_argument("--kernel-size", type=integer(1), dest="kernel_size",
                    help="CNN kernel size 2k+1, odd (cnn1d or cnn2d; default 3)")
+    # --kernel: the older spelling of --kernel-size (train's name), kept working, not listed
+    p.add_argument("--kernel", type=integer(1), dest="kernel_size", help=argparse.SUPPRESS)
     p.add_argument("--image", type=integer(1),
-                   help="image side H = W, at least --kernel (cnn2d; default 16)")
+                   help="image side H = W, at least --kernel-size (cnn2d; default 16)")
     p.add_argument("--positions", type=integer(1),
-                   help="CNN input length (with --cnn; default 16)")
+                   help="CNN input length (--arch cnn1d; default 16)")
     p.add_argument("--first-layer", choices=("preserve", "standard"), default="preserve",
                    help="preserve: W^1 ~ N(0, 1/N_0), b^1 = 0, so q^1 = q* (default)")
     p.add_argument("--band", type=float, default=4.0,
                    help="a seed 'escapes' (the former failure, reported beside the "
                         "predictor's) if q^l leaves [q_theory/band, band q_theory] (default 4)")
-    p.add_argument("--grad-limit", type=float, default=None, dest="grad_limit",
-                   help="a seed explodes if |grad 1|/|grad L| > this, vanishes if < its "
-                        "inverse (default 1e3, the predictor's)")
+    p.add_argument("--grad-limit", type=float, default=None, dest="grad_limit", metavar="G",
+                   help="a seed explodes if |grad 1|/|grad L| > G, vanishes if < 1/G "
+                        "(default 1e3, the predictor's)")
     p.add_argument("--no-gradients", action="store_true", help="skip the backward pass")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="floating-point type of the simulated networks (default float64; "
+                        "float32 is faster and less precise)")
     p.add_argument("--seed", type=integer(0), default=0, help="base seed (default 0)")
     p.add_argument("--plot", metavar="FILE",
                    help="write a figure of q^l, sparsity, gradients (.png, .pdf or .svg; the "
                         "directory must exist)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-
-
-def _progress(k: int, n: int) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\rsimulating: seed {k}/{n}" + ("\n" if k == n else ""))
-        sys.stderr.flush()
 
 
 def _print_setting(c: dict, params: str) -> None:
@@ -239,33 +247,34 @@ def run(args: argparse.Namespace) -> int:
     if args.cnn and args.arch not in (None, "cnn1d"):
         raise ValueError(f"--cnn is --arch cnn1d: it contradicts --arch {args.arch}")
     arch = "cnn1d" if args.cnn else (args.arch or "dnn")
-    for name in ("channels", "kernel", "positions", "image"):  # CNN options without a CNN
+    for name in ("channels", "kernel_size", "positions", "image"):  # CNN options without a CNN
         if getattr(args, name) is not None and arch == "dnn":
-            raise ValueError(f"--{name} is for a CNN: add --cnn or --arch cnn2d (a DNN has "
-                             "--width units)")
+            raise ValueError(f"--{name.replace('_', '-')} is for a CNN: add --arch cnn1d "
+                             "(--cnn) or --arch cnn2d (a DNN has --width units)")
     if args.positions is not None and arch == "cnn2d":
         raise ValueError("--positions is for --arch cnn1d; a 2-D CNN has --image")
     if args.image is not None and arch == "cnn1d":
         raise ValueError("--image is for --arch cnn2d; a 1-D CNN has --positions")
-    kernel = 3 if args.kernel is None else args.kernel
+    kernel = 3 if args.kernel_size is None else args.kernel_size
     if arch == "cnn2d":
         return _run_cnn2d(args, kernel)
     args.cnn = arch == "cnn1d"
     width = 300 if args.width is None else args.width
     positions = 16 if args.positions is None else args.positions
     if args.cnn and kernel % 2 == 0:
-        raise ValueError(f"--kernel must be odd (2k+1), got {kernel}")
+        raise ValueError(f"--kernel-size must be odd (2k+1), got {kernel}")
     if args.plot is not None:  # before the work: a bad path must not cost a simulation
         check_output_file(args.plot, "--plot", PLOT_SUFFIXES)
     init = resolve_setting(activation_from_args(args), sigma_w2=args.sigma_w2,
                            sigma_b2=args.sigma_b2, default_slope=True, **setting_kwargs(args))
-    res = simulate(init, width=width, depth=args.depth, seeds=args.seeds,
-                   batch=args.batch, rho_input=args.rho,
-                   kernel_size=kernel if args.cnn else 1, channels=args.channels,
-                   positions=positions, first_layer=args.first_layer,
-                   gradients=not args.no_gradients, band=args.band, grad_limit=grad_limit,
-                   dtype=np.dtype(args.dtype), seed=args.seed,
-                   progress=None if args.json else _progress)
+    with Bar(args.seeds, "simulate", unit="seed", quiet=args.quiet) as bar:
+        res = simulate(init, width=width, depth=args.depth, seeds=args.seeds,
+                       batch=args.batch, rho_input=args.rho,
+                       kernel_size=kernel if args.cnn else 1, channels=args.channels,
+                       positions=positions, first_layer=args.first_layer,
+                       gradients=not args.no_gradients, band=args.band,
+                       grad_limit=grad_limit, dtype=np.dtype(args.dtype), seed=args.seed,
+                       progress=bar)
     if args.plot is not None:
         plot(res, args.plot)
     if args.json:
@@ -311,10 +320,10 @@ def _run_cnn2d(args: argparse.Namespace, kernel: int) -> int:
     from eoctheory.theory.setting import resolve_setting
 
     if kernel % 2 == 0:
-        raise ValueError(f"--kernel must be odd (2k+1), got {kernel}")
+        raise ValueError(f"--kernel-size must be odd (2k+1), got {kernel}")
     image = 16 if args.image is None else args.image
     if image < kernel:
-        raise ValueError(f"--image ({image}) must be at least --kernel ({kernel})")
+        raise ValueError(f"--image ({image}) must be at least --kernel-size ({kernel})")
     if args.batch % 2 or args.batch < 2:
         raise ValueError(f"--batch must be even with --arch cnn2d (pairs of images), "
                          f"got {args.batch}")
@@ -327,10 +336,11 @@ def _run_cnn2d(args: argparse.Namespace, kernel: int) -> int:
         raise ValueError(f"--channels must be >= 2 with --arch cnn2d, got {channels}")
     init = resolve_setting(activation_from_args(args), sigma_w2=args.sigma_w2,
                            sigma_b2=args.sigma_b2, default_slope=True, **setting_kwargs(args))
-    r = simulate_cnn2d(init, channels=channels, depth=args.depth, seeds=args.seeds,
-                       batch=args.batch, image=image, kernel_size=kernel, rho_input=args.rho,
-                       first_layer=args.first_layer, dtype=np.dtype(args.dtype),
-                       seed=args.seed, progress=None if args.json else _progress)
+    with Bar(args.seeds, "simulate", unit="seed", quiet=args.quiet) as bar:
+        r = simulate_cnn2d(init, channels=channels, depth=args.depth, seeds=args.seeds,
+                           batch=args.batch, image=image, kernel_size=kernel,
+                           rho_input=args.rho, first_layer=args.first_layer,
+                           dtype=np.dtype(args.dtype), seed=args.seed, progress=bar)
     K, L = r["q"].shape
     names = ("q", "sparsity", "rho", "spatial")
     with np.errstate(all="ignore"):
@@ -390,6 +400,8 @@ def _plot(res, path: str, fmt: str) -> None:
 
     import warnings
 
+    from eoctheory.figures.style import plain_log_ticks
+
     warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN layers of diverged seeds
     c = res.config
     layers = np.arange(1, res.depth + 1)
@@ -428,6 +440,8 @@ def _plot(res, path: str, fmt: str) -> None:
                    label=r"theory: $E\|\delta^l\|^2 = \chi_1(q^l)\, E\|\delta^{l+1}\|^2$")
         ax[2].set_yscale("log")
         ax[2].legend(fontsize=8)
+    for axis in (ax[0], ax[2]):  # 0.5, 2, 40 rather than 5x10^-1, 2x10^0, 4x10^1
+        plain_log_ticks(axis)
     ax[2].set_xlabel("layer $l$")
     ax[2].set_ylabel(r"$\|\partial \mathcal{L}/\partial h^l\|$")
     params = ", ".join(f"{k}={v:.3g}" for k, v in c["params"].items())

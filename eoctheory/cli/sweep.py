@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from dataclasses import replace
 
-from eoctheory.cli.main import integer
+from eoctheory.cli.main import integer, prog_name
+from eoctheory.cli.progress import Bar
 from eoctheory.cli.train import add_training_arguments, config_from_args, user_errors
 
 HELP = "sweep (activation, sparsity, slope, seed) training runs into a Table-2 style summary"
+#: ``--help`` examples (after the program's name).
+EXAMPLES = (
+    ("sweep --settings relu:0.6 crelu:0.85:0.7 plain_relu --seeds 2 --epochs 2 --limit 10000 "
+     "--data-dir DIR --out results/run", "three settings, two seeds each, summarised like "
+     "the paper's Table 2"),
+    ("sweep --settings custom:0.7 --expr \"Piecewise((0, x < tau), (x - tau, True))\" "
+     "--dataset digits --workers 2", "your own activation at 70% sparsity, in two processes"),
+    ("sweep --scheduler tcp://HOST:8786 --seeds 5 --data-dir DIR",
+     "the reduced paper experiment on a Dask cluster"),
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,15 +42,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="phi(x) of the settings named 'custom' (tau and m recognised)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="value of another parameter of the custom activation (repeatable)")
-    p.add_argument("--seeds", type=integer(1, MAX_SEEDS), default=2,
-                   help=f"seeds 0..N-1 per setting, at most {MAX_SEEDS} (default 2)")
+    p.add_argument("--seeds", type=integer(1, MAX_SEEDS), default=2, metavar="K",
+                   help=f"seeds 0..K-1 per setting, at most {MAX_SEEDS} (default 2)")
     p.add_argument("--workers", type=integer(1), default=None,
                    help="local processes (default: CPU count)")
-    p.add_argument("--scheduler", default=None,
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask scheduler address (tcp://HOST:PORT): run there instead")
-    p.add_argument("--out", default="sweep",
+    p.add_argument("--out", default="sweep", metavar="DIR",
                    help="output directory (default ./sweep; created if missing)")
-    p.add_argument("--q-star", type=float, default=1.0, dest="q_star",
+    p.add_argument("--q-star", type=float, default=1.0, dest="q_star", metavar="Q",
                    help="fixed-point variance q* > 0 (default 1)")
     add_training_arguments(p)
     p.set_defaults(threads=1)
@@ -82,17 +92,19 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     count = [0]
 
-    def progress(row: dict) -> None:
+    def progress(row: dict) -> None:  # a bar on a terminal, a log line per run elsewhere
         count[0] += 1
-        sys.stderr.write(f"[{count[0]}/{n} {time.perf_counter() - t0:6.0f} s] "
-                         f"{row['setting']} seed {row['seed']}: test acc "
-                         f"{row['test_acc']:.4f}, test sparsity {row['test_sparsity']:.4f}"
-                         f"{' (diverged)' if row['diverged'] else ''}\n")
+        bar.advance()
+        bar.write(f"[{count[0]}/{n} {time.perf_counter() - t0:6.0f} s] "
+                  f"{row['setting']} seed {row['seed']}: test acc "
+                  f"{row['test_acc']:.4f}, test sparsity {row['test_sparsity']:.4f}"
+                  f"{' (diverged)' if row['diverged'] else ''}")
 
-    rows = run_sweep(base, settings, list(range(args.seeds)), workers=workers,
-                     scheduler=args.scheduler, on_result=progress)
+    with Bar(n, "sweep", unit="run", quiet=args.quiet) as bar:
+        rows = run_sweep(base, settings, list(range(args.seeds)), workers=workers,
+                         scheduler=args.scheduler, on_result=progress)
     summary = summarise(rows)
-    cmd = "python -m eoctheory sweep " + " ".join(args.argv_text)
+    cmd = f"{prog_name()} sweep " + " ".join(args.argv_text)
     meta = {"command": cmd, "wall_seconds": round(time.perf_counter() - t0, 1),
             "torch": torch.__version__, "workers": workers,
             "scheduler": args.scheduler}

@@ -18,6 +18,15 @@ from eoctheory.cli.main import integer
 from eoctheory.cli.options import add_activation_arguments, add_setting_arguments
 
 HELP = "train an EoC-initialised DNN with any activation on MNIST (torch; Sec. 4)"
+#: ``--help`` examples (after the program's name).
+EXAMPLES = (
+    ("train crelu --sparsity 0.85 --target-slope 0.7 --epochs 3 --data-dir DIR",
+     "the paper's Sec. 4 network (depth 100, width 300) on MNIST; log and Figure 5 in runs/"),
+    ("train relu --sparsity 0.6 --depth 20 --width 100 --limit 5000 --out runs/quick",
+     "a quick run on 5000 images"),
+    ("train custom --expr \"Piecewise((0, x < tau), (x - tau, True))\" --sparsity 0.7 "
+     "--dataset digits", "your own activation, on scikit-learn's digits (no download)"),
+)
 
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,10 +34,10 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=("dnn", "cnn2d"), default="dnn",
                    help="dnn: the paper's fully connected network (default); cnn2d: its CNN, "
                         "k x k convolutions, circular padding, global average pooling")
-    p.add_argument("--depth", type=integer(1), default=100,
-                   help="hidden (dnn) or convolutional (cnn2d) layers (default 100; the "
+    p.add_argument("--depth", type=integer(1), default=100, metavar="L",
+                   help="hidden (dnn) or convolutional (cnn2d) layers L (default 100; the "
                         "paper's CNN has 50)")
-    p.add_argument("--width", type=integer(1), default=300,
+    p.add_argument("--width", type=integer(1), default=300, metavar="N",
                    help="layer width, or channels per layer with --arch cnn2d (default 300)")
     p.add_argument("--kernel-size", type=integer(1), default=3, dest="kernel_size",
                    help="convolution kernel size, odd (default 3; --arch cnn2d)")
@@ -40,7 +49,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist", "cifar10",
                                                           "digits"),
                    help="mnist (default), fashion_mnist, cifar10 or digits (scikit-learn)")
-    p.add_argument("--data-dir", default=None,
+    p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="directory with the data set's files (else $EOCTHEORY_DATA, a system "
                         "copy for fashion_mnist, the cache, a download)")
     p.add_argument("--limit", type=integer(1), default=None,
@@ -50,7 +59,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=integer(1), default=None, help="torch threads per run")
     p.add_argument("--grad-steps", type=integer(0), default=15,
                    help="steps whose per-layer gradient norms are plotted (default 15)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    # --no-progress: the older spelling of --quiet (added to every long command by
+    # eoctheory.cli.main), kept working but not listed
+    p.add_argument("--no-progress", action="store_true", dest="quiet", help=argparse.SUPPRESS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_setting_arguments(p)
     p.add_argument("--seed", type=integer(0), default=0,
                    help="seed of the initialisation and the batch order (default 0)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", default=None, metavar="DIR",
                    help="output directory (default runs/SETTING-seedK; created if missing)")
     add_training_arguments(p)
 
@@ -66,13 +77,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, **override: Any):
     """A :class:`~eoctheory.experiments.train.TrainConfig` of the training options."""
     from eoctheory.cli.options import param_values
+    from eoctheory.cli.progress import enabled
     from eoctheory.experiments.train import TrainConfig
 
     kw = dict(depth=args.depth, width=args.width, epochs=args.epochs, lr=args.lr,
               batch_size=args.batch_size, momentum=args.momentum, q_star=args.q_star,
               dataset=args.dataset, data_dir=args.data_dir, limit=args.limit,
               test_limit=args.test_limit, threads=args.threads, grad_steps=args.grad_steps,
-              progress=not args.no_progress, arch=args.arch, kernel_size=args.kernel_size)
+              progress=enabled(args.quiet), arch=args.arch, kernel_size=args.kernel_size)
     for key in ("activation", "expr", "sparsity", "tau", "m", "target_slope", "seed"):
         if hasattr(args, key):
             kw[key] = getattr(args, key)

@@ -145,8 +145,10 @@ def _prep(activation, rho, sigma_w2, sigma_b2, q_star):
 
 
 def correlation_map(activation: Activation | str, rho: Any, sigma_w2: float, sigma_b2: float,
-                    q_star: float = 1.0, **params: Any) -> np.ndarray:
+                    q_star: float = 1.0, **params: Any) -> np.float64 | np.ndarray:
     r"""The correlation map :math:`R(\rho)` at fixed-point variance :math:`q^*` (eq. 6).
+
+    Returns a ``numpy.float64`` for a scalar ``rho``, an array of its shape otherwise.
 
     Parameters
     ----------
@@ -162,14 +164,15 @@ def correlation_map(activation: Activation | str, rho: Any, sigma_w2: float, sig
     act, r, sw2, sb2, q = _prep(activation, rho, sigma_w2, sigma_b2, q_star)
     flat = np.ravel(r)
     m = _cross_moment(act, flat, q, params, derivative=False)
-    return ((sw2 * m + sb2) / q).reshape(r.shape)
+    return ((sw2 * m + sb2) / q).reshape(r.shape)[()]  # float64 for a scalar rho
 
 
 def correlation_slope(activation: Activation | str, rho: Any, sigma_w2: float,
                       q_star: float = 1.0, **params: Any) -> np.ndarray:
     r""":math:`R'(\rho) = \sigma_w^2\,\mathbb{E}[\phi'(u_1)\phi'(u_2)]`; :math:`R'(1) = \chi_1`."""
     act, r, sw2, _, q = _prep(activation, rho, sigma_w2, 0.0, q_star)
-    return (sw2 * _cross_moment(act, np.ravel(r), q, params, derivative=True)).reshape(r.shape)
+    return (sw2 * _cross_moment(act, np.ravel(r), q, params,
+                                derivative=True)).reshape(r.shape)[()]  # float64 if scalar
 
 
 def correlation_fixed_point(activation: Activation | str, sigma_w2: float, sigma_b2: float,

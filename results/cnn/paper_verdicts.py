@@ -17,6 +17,10 @@ GRID = ([("relu", s, None) for s in (0.5, 0.6, 0.7)]
 
 
 def main() -> None:
+    print("# check at the paper's CNN shape: 50 layers, 300 channels\n")
+    print("`python results/cnn/paper_verdicts.py > results/cnn/verdicts.md`; the verdict of "
+          "`check ACT --sparsity S [--target-slope V] --arch cnn2d --channels 300 --depth 50` "
+          "for the paper's CNN grid.\n")
     print("| setting | m | V''(q*) | predicted risk | verdict |")
     print("|---|---|---|---|---|")
     for name, s, v in GRID:

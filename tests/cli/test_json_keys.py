@@ -79,11 +79,13 @@ def test_check_bad_input_is_still_2(capsys):
 # --- JSON keys: documented == printed ---------------------------------------------------
 def test_check_json_keys_are_documented(capsys):
     rc, out, _ = _run(capsys, ["check", "crelu", "--sparsity", "0.8", "--json"])
-    assert set(json.loads(out)) == set(check_cmd.JSON_KEYS) - set(check_cmd.FINITE_ONLY_KEYS)
+    resnet_only = set(check_cmd.RESNET_ONLY_KEYS)  # (tests/cli/test_arch.py)
+    assert set(json.loads(out)) == set(check_cmd.JSON_KEYS) - set(check_cmd.FINITE_ONLY_KEYS) \
+        - resnet_only
     rc, out, _ = _run(capsys, ["check", "crelu", "--sparsity", "0.8", "--width", "200",
                                "--depth", "20", "--json"])
     d = json.loads(out)
-    assert set(d) == set(check_cmd.JSON_KEYS)
+    assert set(d) == set(check_cmd.JSON_KEYS) - resnet_only
     assert set(d["finite_width"]) == set(check_cmd.FINITE_WIDTH_KEYS)
 
 
@@ -118,8 +120,10 @@ def test_simulate_cnn2d_json_keys_are_documented(capsys):
 
 
 @pytest.mark.parametrize("command,dicts,codes", [
-    ("check", [check_cmd.JSON_KEYS, check_cmd.FINITE_WIDTH_KEYS], (0, 2, 3, 4)),
-    ("recommend", [recommend_cmd.JSON_KEYS, recommend_cmd.WIDTH_JSON_KEYS], (0, 2, 4)),
+    ("check", [check_cmd.JSON_KEYS, check_cmd.FINITE_WIDTH_KEYS, check_cmd.RESNET_KEYS],
+     (0, 2, 3, 4)),
+    ("recommend", [recommend_cmd.JSON_KEYS, recommend_cmd.WIDTH_JSON_KEYS,
+                   recommend_cmd.RESNET_JSON_KEYS], (0, 2, 4)),
     ("simulate", [simulate_cmd.JSON_KEYS, simulate_cmd.CONFIG_KEYS,
                   simulate_cmd.CNN2D_JSON_KEYS, simulate_cmd.CNN2D_CONFIG_KEYS], (0, 2)),
 ])
