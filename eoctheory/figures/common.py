@@ -24,6 +24,9 @@ from . import style
 CHI = (0.8, 1.0, 1.2)
 REGIME = {0.8: "ordered", 1.0: "EoC", 1.2: "chaotic"}
 CHI_COLOUR = {0.8: style.PALETTE[4], 1.0: style.PALETTE[3], 1.2: style.PALETTE[2]}
+#: fixed-point marker shape per chi_1 (the fill says the kind): nested shapes stay apart
+#: where the curves share a fixed point, as all do at q*
+CHI_MARKER = {0.8: "s", 1.0: "o", 1.2: "D"}
 
 
 def regime_name(c: float) -> str:
@@ -32,6 +35,10 @@ def regime_name(c: float) -> str:
 
 def regime_colour(c: float) -> str:
     return CHI_COLOUR.get(float(c), style.PALETTE[0])
+
+
+def regime_marker(c: float) -> str:
+    return CHI_MARKER.get(float(c), "o")
 
 
 def initialisation(act, c: float, q_star: float, **params) -> tuple[float, float] | None:
@@ -46,8 +53,8 @@ def initialisation(act, c: float, q_star: float, **params) -> tuple[float, float
 
 def regime_label(c: float, init) -> str:
     if init is None:
-        return f"$\\chi_1={c:g}$ ({regime_name(c)}): none, $\\sigma_b^2<0$"
-    return (f"$\\chi_1={c:g}$ ({regime_name(c)}): $\\sigma_w^2={init[0]:.3g}$, "
+        return f"$\\chi_1={c:g}$: none, $\\sigma_b^2<0$"
+    return (f"$\\chi_1={c:g}$: $\\sigma_w^2={init[0]:.3g}$, "
             f"$\\sigma_b^2={init[1]:.3g}$")
 
 
@@ -55,14 +62,15 @@ def correlation_figure(name: str, taus, chis=CHI, q_star: float = 1.0,
                        legend_loc: dict | None = None) -> Figure:
     """R(rho) panels, one per tau, curves for chi_1 in ``chis``; identity dashed.
 
-    ``legend_loc`` maps tau to a legend location where "best" would cover a curve.
+    ``legend_loc`` maps tau to a fixed legend location; elsewhere the legend goes where it
+    covers nothing (:func:`.style.place_legend`).
     """
     from eoctheory.theory.correlation import correlation_map
 
     act = eoc.get_activation(name)
     ncol = 2 if len(taus) > 2 else len(taus)
     nrow = -(-len(taus) // ncol)
-    fig = style.new_figure(4.1 * ncol, 2.9 * nrow + 0.4)
+    fig = style.new_figure(4.5 * ncol, 3.2 * nrow + 0.4)
     axes = np.asarray(fig.subplots(nrow, ncol, squeeze=False)).ravel()
     rho = np.linspace(-1.0, 1.0, 161)
     for ax, tau in zip(axes, taus):
@@ -83,12 +91,20 @@ def correlation_figure(name: str, taus, chis=CHI, q_star: float = 1.0,
         ax.set_xlabel("$\\rho$")
         ax.set_ylabel("$R(\\rho)$")
         ax.set_xlim(-1, 1)
-        ax.set_ylim(lo - 0.05, 1.05)  # the identity below min R is clipped
-        ax.legend(loc=(legend_loc or {}).get(float(tau), "best"))
+        # the whole square [-1, 1]^2: R maps it into itself, and the room under the
+        # identity (R(rho) >= rho here) holds the legend without covering a curve
+        ax.set_ylim(min(lo, -1.0) - 0.05, 1.05)
     for ax in axes[len(taus):]:
         ax.set_visible(False)
-    fig.suptitle(f"Correlation maps of {style.math(act.label)} at $q^*={q_star:g}$, "
-                 "on ($\\chi_1=1$) and either side of the EoC", fontsize=10)
+    fig.draw_without_rendering()  # the final layout, so legends can be placed clear of curves
+    for ax, tau in zip(axes, taus):
+        if float(tau) in (legend_loc or {}):
+            ax.legend(loc=legend_loc[float(tau)])
+        else:
+            style.place_legend(ax, draw=False, outside="below")
+    regimes = ", ".join(f"{regime_name(c)} ($\\chi_1={c:g}$)" for c in chis)
+    fig.suptitle(f"Correlation maps of {style.math(act.label)} at $q^*={q_star:g}$: "
+                 f"{regimes}", fontsize=10)
     return fig
 
 
@@ -99,7 +115,7 @@ def variance_grid_figure(name: str, ms, taus, chis=CHI, q_star: float = 1.0,
     chis = tuple(float(c) for c in chis)
     fig = style.new_figure(2.05 * len(taus) + 0.5, 1.9 * len(ms) + 1.0)
     axes = np.asarray(fig.subplots(len(ms), len(taus), squeeze=False))
-    missing = set()
+    missing, kinds = set(), set()
     for i, m in enumerate(ms):
         for j, tau in enumerate(taus):
             ax = axes[i, j]
@@ -117,28 +133,34 @@ def variance_grid_figure(name: str, ms, taus, chis=CHI, q_star: float = 1.0,
             style.identity(ax, 0, q_hi)
             for c, (sw2, sb2), fps in curves:
                 col = regime_colour(c)
-                size = 8.0 - 2.0 * chis.index(c)  # nested markers where fixed points share q
+                size = 10.0 - 3.0 * chis.index(c)  # nested markers where fixed points share q
                 v = eoc.variance_map(act, q, sw2, sb2, **kw)
                 (line,) = ax.plot(q, v, color=col, lw=2.0 if c == 1 else 1.4, zorder=3,
                                   label=f"$\\chi_1={c:g}$")
                 line.set_gid(f"{name}-m{m:g}-tau{tau:g}-chi{c:g}")
-                style.mark_fixed_points(ax, [fp for fp in fps if fp.q <= q_hi], col,
-                                         f"{name}-m{m:g}-tau{tau:g}-chi{c:g}",
-                                         size=max(size, 3.0))
+                shown = [fp for fp in fps if fp.q <= q_hi]
+                kinds |= {fp.kind for fp in shown}
+                style.mark_fixed_points(ax, shown, col, f"{name}-m{m:g}-tau{tau:g}-chi{c:g}",
+                                        size=max(size, 3.0), marker=regime_marker(c))
             s = float(eoc.sparsity(act, q_star, **kw))
             ax.set_title(f"$m={m:g}$, $\\tau={tau:g}$ ($s={s:.2f}$)", fontsize=8.5)
             ax.set_xlim(0, q_hi)
             ax.set_ylim(0, q_hi)
             ax.set_xlabel("$q$")
             ax.set_ylabel("$V(q)$")
+            if q_hi > 3.0 * q_star:  # far fixed points shown: say so, the axes differ
+                ax.text(0.04, 0.96, f"wider range:\n$0 \\leq q \\leq {q_hi:.2g}$",
+                        transform=ax.transAxes, ha="left", va="top", fontsize=6.5,
+                        bbox=dict(boxstyle="round,pad=0.25", fc="#FFF4D6", ec="0.5", lw=0.6))
             for c in chis:
                 if (c, i, j) in missing:
                     ax.text(0.97, 0.04, f"no $\\chi_1={c:g}$ init.", transform=ax.transAxes,
                             ha="right", va="bottom", fontsize=6.5, color=regime_colour(c))
     handles = [Line2D([], [], color=regime_colour(c), lw=2.0 if c == 1 else 1.4,
+                      marker=regime_marker(c), markersize=5, markeredgewidth=1.3,
                       label=f"$\\chi_1={c:g}$ ({regime_name(c)})") for c in chis]
     handles.append(Line2D([], [], color=style.REF, ls="--", lw=1.0, label="identity"))
-    handles += style.fixed_point_legend_handles()
+    handles += style.fixed_point_legend_handles(kinds)
     fig.legend(handles=handles, loc="outside lower center", ncol=4)
     fig.suptitle(f"Variance maps of {style.math(act.label)} at $q^*={q_star:g}$ with "
                  "$(\\sigma_w^2,\\sigma_b^2)$ on ($\\chi_1=1$) and either side of the EoC "

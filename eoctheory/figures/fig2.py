@@ -24,7 +24,7 @@ Q_MAX = 3.0
 @style.styled
 def figure(taus=TAUS, q_star: float = Q_STAR, q_max: float = Q_MAX) -> Figure:
     """V(q) for ReLU_tau (solid) and ST_tau (dotted, markers) on the EoC, one panel per tau."""
-    fig = style.new_figure(2.1 * len(taus) + 0.4, 2.75)
+    fig = style.new_figure(2.1 * len(taus) + 0.4, 3.6)
     axes = fig.subplots(1, len(taus), sharey=True)
     q = style.q_grid(q_max)
     relu, st = eoc.get_activation("relu"), eoc.get_activation("st")
@@ -47,7 +47,7 @@ def figure(taus=TAUS, q_star: float = Q_STAR, q_max: float = Q_MAX) -> Figure:
         ax.set_title(f"$\\tau = {tau:g}$")
         ax.set_xlabel("$q$")
         ax.set_xlim(0, q_max)
-        ax.set_ylim(0, q_max * 1.25)
+        ax.set_ylim(0, q_max * 1.85)  # room for the legend above the curves
         ax.legend(loc="upper left", fontsize=6.5)
         if k == 0:
             ax.set_ylabel("$V(q)$")

@@ -28,9 +28,10 @@ COLOURS = {0.8: style.PALETTE[4], 0.9: style.PALETTE[3], 0.7: style.PALETTE[2],
 @style.styled
 def figure(sparsity: float = SPARSITY, panels=PANELS, q_star: float = 1.0) -> Figure:
     """Top: V(q) and the identity with fixed points marked; bottom: V(q) - q."""
-    fig = style.new_figure(8.2, 5.6)
+    fig = style.new_figure(8.2, 6.3)
     axes = fig.subplots(2, len(panels), sharex="col", height_ratios=(1.6, 1.0))
     axes = np.atleast_2d(axes).reshape(2, len(panels))
+    handles, kinds = [], set()
     for col, (name, targets) in enumerate(panels):
         act = eoc.get_activation(name)
         t_arr = np.asarray(targets, dtype=float)
@@ -50,7 +51,8 @@ def figure(sparsity: float = SPARSITY, panels=PANELS, q_star: float = 1.0) -> Fi
         for t, kw, sw2, sb2, fps in curves:
             c = COLOURS.get(float(t), style.PALETTE[1])
             v = eoc.variance_map(act, q, sw2, sb2, **kw)
-            label = (f"$V'(q^*)={t:g}$: $m={kw['m']:.3f}$, $\\tau={kw['tau']:.3f}$\n"
+            label = (f"({'ab'[col] if col < 2 else col}) {style.math(act.label)}, "
+                     f"$V'(q^*)={t:g}$: $m={kw['m']:.3f}$, $\\tau={kw['tau']:.3f}$\n"
                      f"$\\sigma_w^2={sw2:.3f}$, $\\sigma_b^2={sb2:.3f}$; "
                      f"{len(fps)} fixed pt{'s' if len(fps) != 1 else ''}")
             (line,) = top.plot(q, v, color=c, label=label, zorder=3)
@@ -74,7 +76,11 @@ def figure(sparsity: float = SPARSITY, panels=PANELS, q_star: float = 1.0) -> Fi
         bot.set_xlabel("$q$")
         bot.set_ylabel("$V(q) - q$")
         bot.set_title("distance from the identity")
-        handles, _labels = top.get_legend_handles_labels()
-        top.legend(handles=handles + style.fixed_point_legend_handles(), loc="upper left",
-                   fontsize=6.8)
+        kinds |= {fp.kind for _t, _kw, _sw2, _sb2, fps in curves for fp in fps}
+        panel = top.get_legend_handles_labels()[0]
+        handles += [h for h in panel if h.get_gid() != "identity" or not handles]
+    # one legend under the panels: inside, the long labels would cover the curves of (b);
+    # only the fixed-point kinds that occur are explained
+    fig.legend(handles=handles + style.fixed_point_legend_handles(kinds),
+               loc="outside lower center", ncol=3, fontsize=6.8)
     return fig

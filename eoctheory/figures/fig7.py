@@ -17,6 +17,4 @@ TAUS = (0.0, 0.5, 1.0, 1.5)
 @style.styled
 def figure(taus=TAUS, chis=common.CHI, q_star: float = 1.0) -> Figure:
     """R(rho) for ST_tau, one panel per tau, three initialisations per panel."""
-    # where "best" would cover a curve or the identity (ST_0 is the identity map)
-    return common.correlation_figure("st", taus, chis, q_star,
-                                      legend_loc={0.0: "upper left", 0.5: "upper left"})
+    return common.correlation_figure("st", taus, chis, q_star)

@@ -75,22 +75,29 @@ def identity(ax, lo: float, hi: float, label: str = "identity", gid: str = "iden
     return line
 
 
-def mark_fixed_points(ax, fps, color: str, gid_prefix: str, size: float = 6.0) -> list[Line2D]:
-    """Mark fixed points ``(q, q)`` by kind; each marker gets gid ``{prefix}-fp-{kind}``."""
+def mark_fixed_points(ax, fps, color: str, gid_prefix: str, size: float = 6.0,
+                      marker: str | None = None) -> list[Line2D]:
+    """Mark fixed points ``(q, q)`` by kind; each marker gets gid ``{prefix}-fp-{kind}``.
+
+    The fill says the kind (:data:`FP_STYLE`); ``marker`` replaces its shape (a circle), so
+    that several curves' markers at one point stay apart.
+    """
     out = []
     for fp in fps:
+        kw = {**FP_STYLE[fp.kind], **({"marker": marker} if marker else {})}
         (mk,) = ax.plot([fp.q], [fp.q], ls="none", color=color, markeredgecolor=color,
-                        markersize=size, markeredgewidth=1.3, zorder=5, **FP_STYLE[fp.kind])
+                        markersize=size, markeredgewidth=1.3, zorder=5, **kw)
         mk.set_gid(f"{gid_prefix}-fp-{fp.kind}")
         out.append(mk)
     return out
 
 
-def fixed_point_legend_handles() -> list[Line2D]:
-    """Proxy artists explaining the fixed-point markers."""
+def fixed_point_legend_handles(kinds=None) -> list[Line2D]:
+    """Proxy artists explaining the fixed-point markers (only ``kinds`` when given)."""
     return [Line2D([], [], ls="none", color="0.3", markeredgecolor="0.3", markersize=6,
                    markeredgewidth=1.3, label=f"{kind} fixed point", **FP_STYLE[kind])
-            for kind in ("stable", "unstable", "semi-stable")]
+            for kind in ("stable", "unstable", "semi-stable")
+            if kinds is None or kind in kinds]
 
 
 def fmt(x: float) -> str:
@@ -101,3 +108,103 @@ def fmt(x: float) -> str:
 def q_grid(q_max: float, n: int = 400, q_min: float = 1e-3) -> np.ndarray:
     """Plotting grid for q (the maps need q > 0)."""
     return np.linspace(q_min, q_max, n)
+
+
+#: where :func:`place_legend` tries a legend, in order of preference
+LEGEND_LOCS = ("upper left", "lower right", "upper right", "lower left", "center right",
+               "center left", "upper center", "lower center")
+
+
+def legend_collisions(ax, legend=None, pad_pt: float = 2.0) -> list[str]:
+    """What ``legend`` (default: the axes' legend) covers: gids or labels of lines and texts.
+
+    A line counts when its drawn path (or a marker, with its size) comes within ``pad_pt``
+    points of the legend's frame, inside the axes. Call after a draw (e.g.
+    ``fig.draw_without_rendering()``) so that the layout is final.
+    """
+    from matplotlib.path import Path
+    from matplotlib.transforms import Bbox
+
+    legend = legend if legend is not None else ax.get_legend()
+    if legend is None:
+        return []
+    fig = ax.figure
+    pad = pad_pt * fig.dpi / 72.0
+    box = legend.get_window_extent().padded(pad)
+    clip = ax.get_window_extent()
+    inner = Bbox.intersection(box, clip)  # what is drawn outside the axes is clipped away
+    if inner is None:
+        return []
+    hits = []
+    for ln in ax.get_lines():
+        if not ln.get_visible():
+            continue
+        xy = ln.get_transform().transform(np.asarray(ln.get_xydata(), float))
+        xy = xy[np.all(np.isfinite(xy), axis=1)]
+        name = ln.get_gid() or ln.get_label()
+        if len(xy) == 0:
+            continue
+        if ln.get_linestyle() not in ("None", "none", "", " ") and len(xy) > 1:
+            if Path(xy).intersects_bbox(inner, filled=False):
+                hits.append(name)
+                continue
+        if ln.get_marker() not in (None, "None", "none", "", " "):
+            r = 0.5 * ln.get_markersize() * fig.dpi / 72.0
+            near = ((xy[:, 0] > box.x0 - r) & (xy[:, 0] < box.x1 + r)
+                    & (xy[:, 1] > box.y0 - r) & (xy[:, 1] < box.y1 + r)
+                    & (xy[:, 0] >= clip.x0) & (xy[:, 0] <= clip.x1)
+                    & (xy[:, 1] >= clip.y0) & (xy[:, 1] <= clip.y1))
+            if np.any(near):
+                hits.append(name)
+    for txt in ax.texts:
+        if txt.get_visible() and txt.get_window_extent().overlaps(box):
+            hits.append(txt.get_text())
+    return hits
+
+
+def place_legend(ax, locs=LEGEND_LOCS, *, draw: bool = True, outside: str = "right",
+                 **kwargs: Any):
+    """An axes legend at the first of ``locs`` where it covers nothing, else outside.
+
+    ``kwargs`` go to :meth:`~matplotlib.axes.Axes.legend`. ``draw`` runs the figure's layout
+    first (pass False when an earlier call already did and nothing has moved since).
+    ``outside`` is "right" or "below": where the legend goes when every place inside covers
+    a curve, a marker or a text (:func:`legend_collisions`).
+    """
+    fig = ax.figure
+    if draw:
+        fig.draw_without_rendering()
+    for loc in locs:
+        legend = ax.legend(loc=loc, **kwargs)
+        if not legend_collisions(ax, legend):
+            return legend
+    if outside == "below":
+        return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), **kwargs)
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), **kwargs)
+
+
+def plain_log_ticks(ax, axis: str = "y", max_decades: float = 3.0) -> None:
+    """Plain decimal tick labels (0.6, 2, 40) on a log axis spanning few decades.
+
+    Matplotlib labels such an axis "4x10^0, 3x10^0 ... 6x10^-1". Up to ``max_decades``
+    decades every major tick and, on short ranges, the minor ticks at 2..9 (1.2 decades or
+    less) or at 2 and 5 (up to 3 decades) are labelled as decimals; wider axes keep the
+    powers of ten. Call after the data are plotted (the range is read from the axis).
+    """
+    from matplotlib import ticker
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
+    if not (lo > 0 and np.isfinite(hi)):
+        return
+    decades = np.log10(hi / lo)
+    if decades > max_decades:
+        return
+    subs = set(range(2, 10)) if decades <= 1.2 else {2, 5}
+
+    def minor(v: float, _pos=None) -> str:
+        lead = v / 10.0 ** np.floor(np.log10(v) + 1e-9)
+        return f"{v:g}" if round(lead) in subs and abs(lead - round(lead)) < 1e-6 else ""
+
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _pos=None: f"{v:g}"))
+    target.set_minor_formatter(ticker.FuncFormatter(minor))
