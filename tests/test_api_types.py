@@ -74,9 +74,8 @@ def test_an_array_parameter_gives_an_array(name):
 @pytest.mark.parametrize("call", [
     pytest.param(lambda: eoc.correlation_map("relu", 0.5, SW2, SB2, tau=0.3),
                  id="correlation_map"),
-    pytest.param(lambda: eoc.eoc_point("relu", 1.0, tau=0.3).q_star, id="eoc_point.q_star",
-                 marks=pytest.mark.xfail(strict=True, reason="a 0-d array: theory/eoc.py, "
-                                         "outside engine.maps")),
+    pytest.param(lambda: eoc.eoc_point("relu", 1.0, tau=0.3).q_star, id="eoc_point.q_star"),
+    pytest.param(lambda: eoc.eoc_point("relu", 1.0, tau=0.3).sigma_b2, id="eoc_point.sigma_b2"),
     pytest.param(lambda: eoc.tau_from_sparsity("relu", 0.6), id="tau_from_sparsity"),
 ])
 def test_other_public_maps_follow_the_convention(call):

@@ -60,7 +60,10 @@ parameters or without polynomial asymptotes) keep the Stein/Hermite route and re
 q > 1e4 for V'', 1e6 for V', 1e10 for the rest (``_Q_MAX_PLAIN``).
 
 All functions broadcast over ``q``, ``sigma_w2``, ``sigma_b2`` and every activation
-parameter, and check their inputs (``ValueError`` naming the parameter).
+parameter, and check their inputs (``ValueError`` naming the parameter). Like NumPy's
+ufuncs they return a ``numpy.float64`` (a subclass of ``float``) when every input is a
+scalar (or a 0-d array), and an ndarray of the broadcast shape otherwise
+(tests/test_api_types.py).
 
 Examples
 --------
@@ -180,6 +183,34 @@ class Derivation:
         if self.slope_moment is None:
             raise ValueError(f"chi_1 is infinite: the activation jumps at x = {list(self.jumps)}")
         return SIGMA_W2 * self.slope_moment
+
+    #: what the notebook display shows (names as in :data:`eoctheory.latex.QUANTITIES`)
+    _SHOWN = ("sparsity", "second_moment", "variance", "dvariance", "d2variance", "chi1")
+
+    def __repr__(self) -> str:
+        def short(e: sp.Expr) -> str:
+            text = str(e)
+            return text if len(text) <= 90 else text[:87] + "..."
+
+        head = (f"Derivation(params={self.params}, pieces={len(self.pieces)}, "
+                f"jumps={len(self.jumps)})")
+        return f"{head}\n  sparsity = {short(self.sparsity)}\n  dvariance = " \
+               f"{short(self.dvariance)}"
+
+    def _repr_latex_(self) -> str:
+        r"""Jupyter: :math:`s, \mathbb{E}[\phi^2], V, V', V'', \chi_1` as printed by
+        :func:`eoctheory.latex.paper_latex` (:math:`\chi_1` left out where :math:`\phi`
+        jumps)."""
+        from eoctheory.display import math_block
+        from eoctheory.latex.printer import paper_latex
+        from eoctheory.latex.quantities import LHS
+
+        rows = []
+        for name in self._SHOWN:
+            if name == "chi1" and self.slope_moment is None:
+                continue
+            rows.append((LHS[name], paper_latex(getattr(self, name))))
+        return math_block(rows)
 
 
 def _to_q(expr: sp.Expr) -> sp.Expr:
@@ -1039,7 +1070,7 @@ class _Quadrature:
         if q.size and q.max() > 1.0:
             if self.smooth and not params and self._split(kind):
                 big = q > 1.0
-            elif q.max() > _Q_MAX_PLAIN[order]:
+            elif q.max() > _Q_MAX_PLAIN[order] * (1 + 1e-12):  # a root verified at the edge
                 raise ValueError(
                     f"q must be <= {_Q_MAX_PLAIN[order]:g} for this quantity of "
                     f"{self.act.name!r} (got {float(q.max())!r}): its quadrature cancels to "
@@ -1154,7 +1185,13 @@ def _eval(activation: Activation | str, quantity: str, q: Any, params: dict) -> 
     _, qa, pvals, c = _resolved(activation, q, params)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
         out = c(quantity, qa, pvals)
-    return _check_finite(out, quantity, qa, pvals)
+    return _scalar_or_array(_check_finite(out, quantity, qa, pvals))
+
+
+def _scalar_or_array(out: Any) -> Any:
+    """The public maps' return type: ``numpy.float64`` when every input was a scalar (the
+    NumPy ufunc convention; a subclass of ``float``), else an ndarray of the broadcast shape."""
+    return np.asarray(out, dtype=float)[()]
 
 
 _MOMENTS: dict[Any, Any] = {}
@@ -1162,7 +1199,7 @@ _MOMENTS: dict[Any, Any] = {}
 
 def gaussian_moment(activation: Activation | str, name: str,
                     integrand: Callable[[Any, Any], Any], q: Any,
-                    **params: Any) -> np.ndarray:
+                    **params: Any) -> np.float64 | np.ndarray:
     r""":math:`\mathbb{E}[g(\phi(\sqrt q Z), \phi'(\sqrt q Z))]` for a polynomial ``g``.
 
     ``integrand(f, df)`` must use arithmetic only, so that it works on SymPy expressions
@@ -1179,7 +1216,8 @@ def gaussian_moment(activation: Activation | str, name: str,
     """
     act, qa, pvals, c = _resolved(activation, q, params)
     if isinstance(c, _Quadrature):
-        return c._expect(lambda x, *p: integrand(c.phi(x, *p), c.dphi(x, *p)), qa, pvals)
+        return _scalar_or_array(
+            c._expect(lambda x, *p: integrand(c.phi(x, *p), c.dphi(x, *p)), qa, pvals))
     der = derive(act)
     key = (der.pieces, der.params, name)
     qty = _MOMENTS.get(key)
@@ -1192,10 +1230,10 @@ def gaussian_moment(activation: Activation | str, name: str,
     shape = np.broadcast_shapes(qa.shape, *(np.shape(p) for p in pvals))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
         out = qty(qa, pv, shape)
-    return _check_finite(out, name, qa, pvals)
+    return _scalar_or_array(_check_finite(out, name, qa, pvals))
 
 
-def second_moment(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
+def second_moment(activation: Activation | str, q: Any, **params: Any) -> np.float64 | np.ndarray:
     r""":math:`\mathbb{E}[\phi(\sqrt q Z)^2]`, the activation's second moment (App. B).
 
     Parameters
@@ -1216,24 +1254,24 @@ def second_moment(activation: Activation | str, q: Any, **params: Any) -> np.nda
 
 
 def second_moment_derivative(activation: Activation | str, q: Any, order: int = 1,
-                             **params: Any) -> np.ndarray:
+                             **params: Any) -> np.float64 | np.ndarray:
     r""":math:`\frac{d^k}{dq^k}\mathbb{E}[\phi(\sqrt q Z)^2]` for ``order`` k in {1, 2}."""
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2 (got {order!r})")
     return _eval(activation, f"second_moment_d{order}", q, params)
 
 
-def slope_moment(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
+def slope_moment(activation: Activation | str, q: Any, **params: Any) -> np.float64 | np.ndarray:
     r""":math:`\mathbb{E}[\phi'(\sqrt q Z)^2]` (so :math:`\chi_1 = \sigma_w^2` times this)."""
     return _eval(activation, "slope_moment", q, params)
 
 
-def slope_moment4(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
+def slope_moment4(activation: Activation | str, q: Any, **params: Any) -> np.float64 | np.ndarray:
     r""":math:`\mathbb{E}[\phi'(\sqrt q Z)^4]` (so :math:`\mu_2 = \sigma_w^4` times this)."""
     return _eval(activation, "slope_moment4", q, params)
 
 
-def sparsity(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
+def sparsity(activation: Activation | str, q: Any, **params: Any) -> np.float64 | np.ndarray:
     r"""Expected sparsity :math:`s = P(\phi(\sqrt q Z) = 0)` (eq. 12).
 
     Examples
@@ -1246,7 +1284,7 @@ def sparsity(activation: Activation | str, q: Any, **params: Any) -> np.ndarray:
 
 
 def variance_map(activation: Activation | str, q: Any, sigma_w2: Any, sigma_b2: Any,
-                 **params: Any) -> np.ndarray:
+                 **params: Any) -> np.float64 | np.ndarray:
     r"""The variance (length) map :math:`V(q) = \sigma_w^2\mathbb{E}[\phi(\sqrt q Z)^2]+\sigma_b^2` (eq. 3).
 
     Parameters
@@ -1273,7 +1311,7 @@ def variance_map(activation: Activation | str, q: Any, sigma_w2: Any, sigma_b2: 
 
 
 def variance_slope(activation: Activation | str, q: Any, sigma_w2: Any,
-                   **params: Any) -> np.ndarray:
+                   **params: Any) -> np.float64 | np.ndarray:
     r"""Slope of the variance map, :math:`V'(q) = \sigma_w^2\,\tfrac{d}{dq}\mathbb{E}[\phi(\sqrt q Z)^2]` (eq. 13).
 
     Independent of :math:`\sigma_b^2`. Equals :math:`\frac{\sigma_w^2}{2q}\mathbb{E}[\phi^2(Z^2-1)]`.
@@ -1283,7 +1321,7 @@ def variance_slope(activation: Activation | str, q: Any, sigma_w2: Any,
 
 
 def variance_curvature(activation: Activation | str, q: Any, sigma_w2: Any,
-                       **params: Any) -> np.ndarray:
+                       **params: Any) -> np.float64 | np.ndarray:
     r"""Curvature of the variance map, :math:`V''(q)` (eq. 40 for ReLU_tau).
 
     Equals :math:`\frac{\sigma_w^2}{4q^2}\mathbb{E}[\phi^2(Z^4-6Z^2+3)]`.
@@ -1292,7 +1330,8 @@ def variance_curvature(activation: Activation | str, q: Any, sigma_w2: Any,
     return sw2 * _eval(activation, "second_moment_d2", q, params)
 
 
-def chi1(activation: Activation | str, q: Any, sigma_w2: Any, **params: Any) -> np.ndarray:
+def chi1(activation: Activation | str, q: Any, sigma_w2: Any,
+         **params: Any) -> np.float64 | np.ndarray:
     r"""Slope of the correlation map at 1, :math:`\chi_1 = \sigma_w^2\mathbb{E}[\phi'(\sqrt q Z)^2]` (eq. 11, 19).
 
     Examples

@@ -3,8 +3,11 @@ r"""High-precision oracle: every quantity straight from :math:`\phi` by mpmath q
 This route shares nothing with the closed forms but the activation's definition: it
 evaluates :math:`\phi` (lambdified to mpmath) inside ``mpmath.quad``, with the integration
 range split at the activation's breakpoints (mapped to :math:`z = x/\sqrt q`) and at the
-activation's own scale :math:`z \sim q^{-1/2}`, so that tanh-sinh quadrature sees smooth
-pieces. Derivatives of :math:`V` use the Hermite-weight formulas of THEORY.md §1:
+activation's own scale :math:`z \sim q^{-1/2}`, so that the quadrature sees smooth
+pieces. A smooth (not piecewise-polynomial) activation is integrated in :math:`x` on
+pieces that do not depend on q (:func:`_expect_x`), with :math:`\phi` memoised at the
+nodes: integrals at nearby q, as a fixed-point verification needs, then cost only the
+Gaussian weight. Derivatives of :math:`V` use the Hermite-weight formulas of THEORY.md §1:
 
 .. math::
 
@@ -137,8 +140,13 @@ def _expect(activation: Activation | str, g: Any, q: Any, dps: int, params: dict
     if act.expr is None:
         f = lambda x: mpmath.mpf(float(act.func(float(x))))  # noqa: E731
         df = lambda x: mpmath.mpf(float(act.derivative(float(x))))  # noqa: E731
+        expr = None
     else:
-        f, df = mp_functions(numeric_expr(act, params))
+        expr = numeric_expr(act, params)
+        f, df = mp_functions(expr)
+        if not _is_piecewise_polynomial(expr):
+            bps = tuple(breakpoints(act, **params))
+            return _expect_x(expr, bps, f, df, g, q, dps, need_f, need_df)
     extra = 0
     for _ in range(6):
         with mpmath.workdps(dps + 10 + extra):
@@ -173,6 +181,126 @@ def _expect(activation: Activation | str, g: Any, q: Any, dps: int, params: dict
         if lost <= extra + 5 or extra >= 600:
             break
         extra = min(int(lost) + 5, 600)  # a value lost in noise: at least dps more digits
+    with mpmath.workdps(dps):
+        return +val
+
+
+#: :math:`\phi` and :math:`\phi'` at the quadrature nodes of :func:`_expect_x`, per
+#: (expression, which, binary precision): those nodes do not depend on q, so integrals at many
+#: nearby q (the fixed-point verification: Newton steps, V', V'' at the root, two roots) pay
+#: for the activation once per node and afterwards only for the Gaussian weight.
+_PHI_MEMO: dict = {}
+_PHI_MEMO_MAX = 20_000  # values per table (~8 MB; one verification uses ~5000)
+_PHI_MEMO_TABLES = 8  # tables kept (the least recently used goes): a sweep stays bounded
+
+
+def _memoized(fn: Any, key: tuple) -> Any:
+    table = _PHI_MEMO.pop(key, None)
+    if table is None:
+        table = {}
+        while len(_PHI_MEMO) >= _PHI_MEMO_TABLES:
+            del _PHI_MEMO[next(iter(_PHI_MEMO))]
+    _PHI_MEMO[key] = table  # most recently used last
+
+    def cached(x, table=table):
+        v = table.get(x)
+        if v is None:
+            if len(table) >= _PHI_MEMO_MAX:
+                table.clear()
+            v = table[x] = fn(x)
+        return v
+    return cached
+
+
+def _x_split_points(expr: sp.Expr, bps: tuple, q: Any, wd: int) -> list[Any]:
+    r"""Integration edges in :math:`x` for a smooth (non-polynomial) activation.
+
+    :math:`0`, the breakpoints ``bps`` (:func:`breakpoints`) and the switching points of
+    a ``Piecewise`` definition (:func:`_x_breakpoints`), and :math:`\pm 16^k`
+    for every :math:`k` from the largest :math:`16^k \le \min(\sqrt q, 1)/8` to the
+    smallest :math:`16^k \ge z_c\sqrt q`, where
+    :math:`z_c = \sqrt{2 (w + 5)\ln 10}` is where the Gaussian weight drops below
+    :math:`10^{-w-5}` at ``wd`` = :math:`w` working digits (beyond it, tanh-sinh on the tails to
+    :math:`\pm\infty` sees a negligible integrand and stops after two levels unless
+    :math:`\phi^2` outgrows the Gaussian there). Each piece spans a factor 16, so it resolves
+    both the activation's own scale (:math:`x \sim 1`) and the Gaussian's
+    (:math:`x \sim \sqrt q`); the edges depend on q only through which powers of 16 are
+    kept, so nearby q share every node (see ``_PHI_MEMO``). (Measured over tanh, erf, GELU,
+    SiLU and x tanh x at q from 1e-6 to 1e8: 15% fewer integrand evaluations than powers
+    of 4 at 30 digits, 30% fewer at 45; powers of 2 take 40% more.)
+    """
+    sq = mpmath.sqrt(q)
+    zc = mpmath.sqrt(2 * (wd + 5) * mpmath.log(10))
+    k_lo = int(mpmath.floor(mpmath.log(min(sq, 1) / 8, 16)))
+    k_hi = max(int(mpmath.ceil(mpmath.log(zc * sq, 16))), k_lo + 1)
+    pos = [mpmath.ldexp(1, 4 * k) for k in range(k_lo, k_hi + 1)]
+    pts = {mpmath.mpf(0), *pos, *(-p for p in pos)}
+    pts.update(mpmath.mpf(sp.N(b, wd + 10)) for b in (*bps, *_x_breakpoints(expr)))
+    return [-mpmath.inf, *sorted(pts), mpmath.inf]
+
+
+@lru_cache(maxsize=512)
+def _x_breakpoints(expr: sp.Expr) -> tuple[sp.Expr, ...]:
+    """Where a condition of a ``Piecewise`` switches, if it is linear in x or in |x|
+    (``x < tau``, ``Abs(x) < tau``: the kinks of SCReLU and of a dead zone)."""
+    out = set()
+    y = sp.Dummy("y")
+    for rel in expr.atoms(sp.core.relational.Relational):
+        d = sp.expand(rel.lhs - rel.rhs)
+        for var, signs in ((X, (1,)), (y, (1, -1))):
+            e = d.subs(sp.Abs(X), y) if var is y else d
+            if e.free_symbols == {var} and e.is_polynomial(var) and sp.degree(e, var) == 1:
+                a, b = sp.Poly(e, var).all_coeffs()
+                out.update(s * (-b / a) for s in signs)
+                break
+    return tuple(sorted(out, key=float))
+
+
+def _expect_x(expr: sp.Expr, bps: tuple, f: Any, df: Any, g: Any, q: Any, dps: int,
+              need_f: bool, need_df: bool) -> mpmath.mpf:
+    r""":func:`_expect` for a smooth activation, integrated in :math:`x = \sqrt q z`:
+
+    .. math::
+
+        \mathbb{E}[g] = \int g(\phi(x), \phi'(x), x/\sqrt q)\,
+        \frac{e^{-x^2/(2q)}}{\sqrt{2\pi q}}\,dx,
+
+    tanh-sinh on the pieces of :func:`_x_split_points` at ``dps + 10`` working digits, with
+    :math:`\phi, \phi'` memoised at the nodes. The integrand is divided by its size and
+    digits lost to cancellation are recovered as in :func:`_expect`.
+    """
+    extra = 0
+    for _ in range(6):
+        wd = dps + 10 + extra
+        with mpmath.workdps(wd):
+            qm = mpmath.mpf(q)
+            if qm <= 0:
+                raise ValueError(f"q must be > 0 (got {qm})")
+            prec = mpmath.mp.prec
+            fm = _memoized(f, (expr, "f", prec)) if need_f else None
+            dfm = _memoized(df, (expr, "df", prec)) if need_df else None
+            sq = mpmath.sqrt(qm)
+            inv_sq, m_half_inv_q, exp = 1 / sq, -1 / (2 * qm), mpmath.exp
+
+            c = inv_sq / mpmath.sqrt(2 * mpmath.pi)  # the density's constant
+
+            def h(x, k=c):  # k g exp(-x^2/(2q)): with k = c, the integrand of E[g]
+                return g(fm(x) if fm else None, dfm(x) if dfm else None, x * inv_sq) * \
+                    (k * exp(x * x * m_half_inv_q))
+
+            pts = _x_split_points(expr, bps, qm, wd)
+            fin = pts[1:-1]
+            probes = {sq * k / 2 for k in range(-8, 9)}
+            probes.update((a + b) / 2 for a, b in zip(fin[:-1], fin[1:]))
+            size = max(abs(h(x)) for x in probes)
+            size = size if size > 0 else mpmath.mpf(1)
+            # divided by its size: mpmath's quad stops on an absolute error estimate
+            val = mpmath.quad(lambda x, k=c / size: h(x, k), pts)
+            lost = float(-mpmath.log10(abs(val))) if val != 0 else float(wd)
+            val *= size
+        if lost <= extra + 5 or extra >= 600:
+            break
+        extra = min(int(lost) + 5, 600)
     with mpmath.workdps(dps):
         return +val
 

@@ -279,6 +279,8 @@ def eoc_point(activation: Activation | str, q_star: Any = 1.0, **params: Any) ->
     s = maps.sparsity(act, q, **params)
     full = dict(act.values)
     full.update(params)
+    # numpy.float64 for scalar inputs, arrays otherwise (the convention of engine.maps)
+    q, sw2, sb2 = (np.asarray(v, dtype=float)[()] for v in (q, sw2, sb2))
     return EoCPoint(q, sw2, sb2, vp, vpp, s, full)
 
 

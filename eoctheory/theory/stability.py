@@ -283,7 +283,7 @@ def fixed_points(activation: Activation | str, sigma_w2: float, sigma_b2: float,
         if not verify:
             out.append(FixedPoint(q0, vp, vpp, _classify(vp, vpp, tan)))
             continue
-        out.extend(_verified(mpm, sw2, sb2, q0, tan, dps))
+        out.extend(_verified(mpm, sw2, sb2, q0, tan, dps, slope=vp - 1.0))
     return _merge_tangent(out, mpm, sw2, sb2, dps) if verify else out
 
 
@@ -337,36 +337,101 @@ def _solve_bracket(F, lo, hi, dps: int):
     return _agreement(F, roots, dps)
 
 
+def _newton_roots(F: Callable, q0: float, slope: float, dps: int,
+                  slopes: Callable | None = None, maxit: int = 8) -> list | None:
+    r"""Roots of ``F`` at ``dps`` and ``dps + 15`` digits by chord steps
+    :math:`q \leftarrow q - F(q)/s` with the float64 slope :math:`s = V'(q_0) - 1`.
+
+    :math:`s` is accurate to about 1e-13 relative, so each step multiplies the error by about
+    that much; from the first iterate on, where ``slopes`` is given, the steps use the
+    mpmath :math:`V'(q) - 1` at that iterate (``slopes(q)[0] - 1``, 20 digits, reported
+    with the root), which multiplies the error by about 1e-20. So three evaluations of
+    ``F`` at ``dps`` digits and two at ``dps + 15`` (starting from the root at ``dps``)
+    suffice; the last one at ``dps`` is the residual that :func:`_agreement` reports. An
+    iterate is accepted when the step it would take next, :math:`|F(q)/s|`, is at most
+    :math:`10^{-d} q` at ``d`` digits (1000 times tighter than :func:`_verify_root`'s
+    tolerance, which its superlinear solvers overshoot by about as much); the two roots are
+    then checked against each other and the residual at ``dps`` digits as before
+    (:func:`_agreement`). Returns None
+    (the caller falls back to :func:`_verify_root`) if :math:`|s| < 10^{-6}` (a near-tangent
+    root, where the chord is slow), an iterate leaves :math:`q > 0`, or ``maxit`` steps do
+    not converge.
+    """
+    if not (np.isfinite(slope) and abs(slope) >= 1e-6 and q0 > 0):
+        return None
+    roots = []
+    r = mpmath.mpf(q0)
+    s = mpmath.mpf(slope)
+    for d in (dps, dps + 15):
+        with mpmath.workdps(d):
+            for _ in range(maxit):
+                step = F(r) / s
+                if abs(step) <= mpmath.mpf(10) ** -d * r:
+                    break
+                r = r - step
+                if r <= 0:
+                    return None
+                if slopes is not None and s == slope:  # from the first iterate on: mpmath
+                    s = slopes(r)[0] - 1
+                    if not abs(s) >= 1e-6:
+                        return None
+            else:
+                return None
+            roots.append(r)
+    return roots
+
+
+#: Digits of the mpmath V'(q) and V''(q) reported with a fixed point (as float64, which
+#: needs 17): at ``dps`` = 30 the quadrature oracle then works at the same precision as the
+#: residual's, and reuses its activation values (``precise._PHI_MEMO``).
+_REPORT_DPS = 20
+
+
 def _verified(mpm: _MPMap, sw2: float, sb2: float, q0: float, tangent: bool,
-              dps: int, force_tangent: bool = False) -> list[FixedPoint]:
-    def F(q):
-        return mpmath.mpf(sw2) * mpm.E("second_moment", q) + mpmath.mpf(sb2) - q
+              dps: int, force_tangent: bool = False,
+              slope: float | None = None) -> list[FixedPoint]:
+    memo: dict = {}
+
+    def F(q):  # memoised: the last chord iterate's value is the residual _agreement reports
+        key = (q, mpmath.mp.prec)
+        if key not in memo:
+            memo[key] = mpmath.mpf(sw2) * mpm.E("second_moment", q) + mpmath.mpf(sb2) - q
+        return memo[key]
 
     def dF(q):
         return mpmath.mpf(sw2) * mpm.E("second_moment_d1", q) - 1
 
-    def fp_from(r, res, digits, tan):
+    def slopes(r):  # V'(r), V''(r) at _REPORT_DPS digits, memoised (per r to 25 digits)
+        key = ("slopes", mpmath.nstr(r, _REPORT_DPS + 5))
+        if key not in memo:
+            with mpmath.workdps(min(dps, _REPORT_DPS)):
+                memo[key] = (mpmath.mpf(sw2) * mpm.E("second_moment_d1", r),
+                             mpmath.mpf(sw2) * mpm.E("second_moment_d2", r))
+        return memo[key]
+
+    def fp_from(r, res, digits, tan, vs=None):
+        vp, vpp = map(float, vs or slopes(r))
         with mpmath.workdps(dps):
-            vp = float(mpmath.mpf(sw2) * mpm.E("second_moment_d1", r))
-            vpp = float(mpmath.mpf(sw2) * mpm.E("second_moment_d2", r))
             q_mp = mpmath.nstr(r, dps)
         return FixedPoint(float(r), vp, vpp, _classify(vp, vpp, tan), q_mp, res, digits)
 
     def check(r, res, digits):
         # residual relative to q (V(q) = q there); digits: agreement of the two solves, of
         # which a root with |V'(q) - 1| = d small loses log10(1/d) (a near-tangent pair)
-        with mpmath.workdps(dps):
-            kappa = max(1.0, 1.0 / max(float(abs(dF(r))), 1e-300))
+        vs = slopes(r)
+        kappa = max(1.0, 1.0 / max(float(abs(vs[0] - 1)), 1e-300))
         if res > tol_res * float(r) or digits < dps - 5 - np.log10(kappa):
             raise RuntimeError(f"fixed point near q = {q0:.6g} failed mpmath verification "
                                f"(residual {res:.2e} at q = {float(r):.6g}, {digits:.1f} "
                                "digits)")
+        return vs
 
     tol_res = 10.0 ** (-dps + 5)
     if not tangent:
-        r, res, digits = _verify_root(F, q0, dps)
-        check(r, res, digits)
-        return [fp_from(r, res, digits, False)]
+        roots = None if slope is None else _newton_roots(F, q0, slope, dps, slopes)
+        r, res, digits = _verify_root(F, q0, dps) if roots is None else \
+            _agreement(F, roots, dps)
+        return [fp_from(r, res, digits, False, check(r, res, digits))]
     # tangent candidate: locate the extremum of F precisely, then decide at high precision
     r, _, digits = _verify_root(F, q0, dps, tangent=True, dF=dF)
     with mpmath.workdps(dps + 15):
@@ -393,8 +458,7 @@ def _verified(mpm: _MPMap, sw2: float, sb2: float, q0: float, tangent: bool,
     out = []
     for lo, hi in found:
         rr, res, dig = _solve_bracket(F, lo, hi, dps)
-        check(rr, res, dig)
-        out.append(fp_from(rr, res, dig, False))
+        out.append(fp_from(rr, res, dig, False, check(rr, res, dig)))
     return out
 
 
@@ -574,19 +638,45 @@ class StabilityReport:
     def tangent_width(self) -> float:
         return (self.tangent_region[1] - self.tangent_region[0]) / self.q_star
 
+    def __repr__(self) -> str:
+        from eoctheory.display import dataclass_items, short_repr
+
+        shown = ("activation", "params", "verdict", "q_star", "sigma_w2", "sigma_b2",
+                 "variance_slope", "V_prime", "sparsity", "fixed_points")
+        items = {k: v for k, v in dataclass_items(self).items() if k in shown}
+        return short_repr("StabilityReport", items, digits=4,
+                          lines=[f"- {r}" for r in self.reasons])
+
+    def _repr_html_(self) -> str:
+        from eoctheory.display import dataclass_items, html_table
+
+        return html_table(f"check {self.activation}: {self.verdict}", dataclass_items(self))
+
 
 def _tangent_region(act, sw2, sb2, q_star, params, tol=0.01):
     qs = q_star * np.geomspace(1e-3, 1e3, 6001)
     qs = qs[(qs >= maps.Q_MIN) & (qs <= maps.Q_MAX)]  # the maps' supported range
-    F = np.abs(maps.variance_map(act, qs, sw2, sb2, **params) - qs) <= tol * q_star
     i0 = int(np.argmin(np.abs(np.log(qs / q_star))))
-    if not F[i0]:
+    # the map is evaluated outwards from q* in blocks of 128 grid points until the region
+    # ends (most regions span a few dozen points of the 6001)
+    F = np.zeros(len(qs), dtype=bool)
+    done = np.zeros(len(qs), dtype=bool)
+
+    def inside(i: int) -> bool:
+        if not done[i]:
+            blk = slice(max(0, i - 63), min(len(qs), i + 65))
+            F[blk] = np.abs(maps.variance_map(act, qs[blk], sw2, sb2, **params) - qs[blk]) \
+                <= tol * q_star
+            done[blk] = True
+        return bool(F[i])
+
+    if not inside(i0):
         return (q_star, q_star)
     lo = i0
-    while lo > 0 and F[lo - 1]:
+    while lo > 0 and inside(lo - 1):
         lo -= 1
     hi = i0
-    while hi < len(qs) - 1 and F[hi + 1]:
+    while hi < len(qs) - 1 and inside(hi + 1):
         hi += 1
     return (float(qs[lo]), float(qs[hi]))
 
