@@ -29,8 +29,9 @@ __all__ = [
 ]
 
 _ACTIVATION_HELP = ("a built-in activation (relu, st, crelu, cst: the paper's ReLU_tau, "
-                    "ST_tau, CReLU_{tau,m}, CST_{tau,m}; plain_relu, identity, hardtanh, tanh, "
-                    "erf, gelu, silu) or 'custom' with --expr")
+                    "ST_tau, CReLU_{tau,m}, CST_{tau,m}; screlu, scst: smooth clipping with "
+                    "--param beta=B; plain_relu, identity, hardtanh, tanh, erf, gelu, silu) or "
+                    "'custom' with --expr")
 
 
 def add_activation_arguments(p: argparse.ArgumentParser, positional: bool = True,
@@ -50,7 +51,8 @@ def add_activation_arguments(p: argparse.ArgumentParser, positional: bool = True
                         "(x - tau, x < tau + m), (m, True))\"; tau and m are recognised "
                         "parameters, any other name needs --param")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="value of another parameter of a custom activation (repeatable)")
+                   help="value of a parameter other than tau and m: of a custom activation, "
+                        "or beta of screlu/scst (repeatable)")
 
 
 def param_values(items: list[str]) -> dict[str, float]:
@@ -87,15 +89,22 @@ def activation_from_args(args: argparse.Namespace):
         return Activation.from_string(expr, name="custom", params=extra or None)
     if expr:
         raise ValueError(f"--expr goes with ACTIVATION 'custom' (got {name[:40]!r})")
-    if extra:
-        raise ValueError(f"--param goes with ACTIVATION 'custom' (got {name[:40]!r})")
     from eoctheory.engine.activations import list_activations
 
     try:
-        return get_activation(name)
+        act = get_activation(name)
     except ValueError:
         raise ValueError(f"unknown activation {name[:40]!r}; known: "
                          f"{', '.join(list_activations())}, or 'custom' with --expr") from None
+    if extra:  # another parameter of a catalogue activation (beta of screlu, scst)
+        other = [p for p in act.param_names if p not in ("tau", "m")]
+        for key in extra:
+            if key not in other:
+                raise ValueError(f"--param {key}: {act.name!r} has "
+                                 + (f"no other parameter than tau and m" if not other else
+                                    f"parameters {', '.join(other)} besides tau and m"))
+        act = get_activation(act, **extra)
+    return act
 
 
 def add_setting_arguments(p: argparse.ArgumentParser, q_star: bool = True) -> None:

@@ -341,14 +341,20 @@ def sparsity(activation: Activation | str, q: Any, dps: int = 30, **params: Any)
     act = get_activation(activation)
     if act.expr is None:
         raise ValueError("the oracle needs a symbolic activation for sparsity")
-    f, _ = mp_functions(numeric_expr(act, params))
+    expr = numeric_expr(act, params)
+    f, _ = mp_functions(expr)
     with mpmath.workdps(dps + 10):
         sq = mpmath.sqrt(mpmath.mpf(q))
-        bps = [mpmath.mpf(sp.N(b, dps + 20)) for b in breakpoints(act, **params)]
+        # polynomial pieces' breakpoints, and the kinks of Piecewise conditions linear in x
+        # or |x| of any other activation (SCReLU: exact zeros below tau, smooth above)
+        bps = sorted({mpmath.mpf(sp.N(b, dps + 20))
+                      for b in (*breakpoints(act, **params), *_x_breakpoints(expr))})
         edges = [-mpmath.inf, *bps, mpmath.inf]
         total = mpmath.mpf(0)
         for lo, hi in zip(edges[:-1], edges[1:]):
-            if lo == -mpmath.inf:  # steps on the breakpoint's own scale (x may be 1e50)
+            if lo == -mpmath.inf and hi == mpmath.inf:  # no breakpoint at all
+                probes = [mpmath.mpf(k) for k in (-10, -1, 0, 1, 10)]
+            elif lo == -mpmath.inf:  # steps on the breakpoint's own scale (x may be 1e50)
                 probes = [hi - k * (1 + abs(hi)) for k in (1, 2, 10)]
             elif hi == mpmath.inf:
                 probes = [lo + k * (1 + abs(lo)) for k in (1, 2, 10)]

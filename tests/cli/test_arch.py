@@ -104,3 +104,28 @@ def test_recommend_resnet_needs_width(capsys):
     code, out, err = _cli(capsys, "recommend", "crelu", "--sparsity", "0.85", "--arch",
                           "resnet", "--m", "1", "--depth", "30")
     assert code == 2 and out == "" and "--width" in err
+
+
+def test_param_beta_reaches_catalogue_smooth_activations(capsys):
+    args = ["--sparsity", "0.85", "--target-slope", "0.7", "--json"]
+    _, out, _ = _cli(capsys, "check", "crelu", *args)
+    hard = json.loads(out)
+    _, out, _ = _cli(capsys, "check", "screlu", *args, "--param", "beta=1000")
+    sharp = json.loads(out)
+    _, out, _ = _cli(capsys, "check", "screlu", *args, "--param", "beta=2")
+    soft = json.loads(out)
+    # beta = 1000: within m log2 / beta of CReLU, so m and V'' agree to a few 1e-3 (the
+    # closed form of CReLU is the independent route); beta = 2 is visibly different
+    assert sharp["m"] == pytest.approx(hard["m"], rel=5e-3)
+    assert sharp["variance_curvature"] == pytest.approx(hard["variance_curvature"], abs=5e-3)
+    assert soft["variance_curvature"] > hard["variance_curvature"] + 0.05
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["check", "crelu", "--sparsity", "0.8", "--param", "beta=2"], "no other parameter"),
+    (["check", "screlu", "--sparsity", "0.8", "--param", "k=2"], "beta"),
+    (["check", "screlu", "--sparsity", "0.8", "--param", "beta=1e9"], "beta"),
+])
+def test_param_mistakes_on_catalogue_activations(capsys, argv, text):
+    code, out, err = _cli(capsys, *argv)
+    assert code == 2 and out == "" and text in err and len(err.strip().splitlines()) == 1

@@ -117,7 +117,7 @@ def test_recommend_custom(capsys):
 @pytest.mark.parametrize("argv,text", [
     (["check", "custom"], "needs --expr"),
     (["check", "relu", "--expr", "x"], "--expr goes with ACTIVATION 'custom'"),
-    (["check", "relu", "--param", "k=1"], "--param goes with ACTIVATION 'custom'"),
+    (["check", "relu", "--param", "k=1"], "'relu' has no other parameter than tau and m"),
     (["check", "custom", "--expr", SHIFT], "'k'"),
     (["check", "custom", "--expr", SHIFT, "--param", "k"], "NAME=VALUE"),
     (["check", "custom", "--expr", SHIFT, "--param", "k=abc"], "not a number"),

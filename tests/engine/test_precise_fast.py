@@ -10,6 +10,8 @@ digits, failing loudly when either is violated.
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import pytest
 
@@ -172,3 +174,16 @@ def test_chord_steps_and_their_fallback():
     mpm = stability._MPMap(get_activation("identity"), {})
     (fp,) = stability._verified(mpm, 0.5, 1.0, 2.0 * (1 + 1e-15), False, 30, slope=0.5)
     assert abs(fp.q - 2) < 1e-15 and fp.digits >= 25 and fp.kind == "stable"
+
+
+@pytest.mark.parametrize("name, exact", [
+    ("screlu", lambda t: float(mpmath.ncdf(t))),            # zero below tau only
+    ("scst", lambda t: float(mpmath.erf(t / mpmath.sqrt(2)))),  # zero on |x| < tau
+])
+@pytest.mark.parametrize("q", [0.3, 1.0, 4.0])
+def test_oracle_sparsity_finds_the_kinks_of_smooth_clipping(name, exact, q):
+    # the zero set of SCReLU/SCST is CReLU's/CST's: the oracle's sparsity must find the kink
+    # at tau inside a non-polynomial Piecewise (it used to return 0.0 there)
+    tau = 0.5
+    got = precise.sparsity(name, q, tau=tau, m=1.0, beta=3.0)
+    assert float(got) == pytest.approx(exact(tau / math.sqrt(q)), rel=1e-14)
