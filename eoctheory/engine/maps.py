@@ -1162,7 +1162,7 @@ def check_sigma(value: Any, name: str, strict: bool) -> np.ndarray:
     ok = (arr > 0) if strict else (arr >= 0)
     if not np.all(ok & (arr < np.inf)):
         raise ValueError(f"{name} must be finite and {'> 0' if strict else '>= 0'} "
-                         f"(got {np.ravel(arr[~(ok & (arr < np.inf))] if arr.ndim else arr)[0]!r})")
+                         f"(got {float(np.ravel(arr[~(ok & (arr < np.inf))] if arr.ndim else arr)[0])!r})")
     return arr
 
 

@@ -486,6 +486,9 @@ def residual_trajectory(activation: Activation | str, *, depth: int,
         when :math:`q^l` exceeds 1e100.
     """
     L = check_int(depth, "depth", 1)
+    # about 0.2 ms of map evaluations per block (1e5 blocks: 20 s); refuse absurd depths
+    check_resources(f"residual_trajectory(depth={L})", nbytes=8.0 * 12 * (L + 1),
+                    operations=L * 4e6, hint="lower depth")
     a = check_alpha(alpha, L)
     br = check_branch(branch)
     _check_follow(tau_follows_q)
