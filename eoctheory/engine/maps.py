@@ -343,8 +343,12 @@ _FEW_NODES, _FEW_NODES_LIMIT = 8, 2.5
 def _lam(args, e):
     # compiled in (q, r = sqrt(q)): q^(k/2) with k odd becomes q^((k-1)/2) r, and small
     # integer powers become products, so no pow() call and integer powers stay exact
-    # sympify(strict=True) converts numbers and expressions only, never text
-    e = sp.sympify(e, strict=True).replace(
+    # only expressions the package built (or plain numbers): text is never compiled
+    if isinstance(e, (int, float)) and not isinstance(e, bool):
+        e = sp.Float(e) if isinstance(e, float) else sp.Integer(e)
+    if not isinstance(e, sp.Basic):
+        raise TypeError(f"_lam compiles SymPy expressions only (got {type(e).__name__})")
+    e = e.replace(
         lambda x: x.is_Pow and x.base == Q and x.exp.is_Rational and x.exp.q == 2,
         lambda x: Q ** ((x.exp.p - 1) // 2) * _R)
     return sp.lambdify(args, e, modules=[NUMPY_FUNCTIONS, "numpy"], cse=True,

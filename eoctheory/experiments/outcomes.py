@@ -418,20 +418,28 @@ def relabel(rec: dict) -> str:
 
 
 def load_runs(path: str | os.PathLike) -> list[dict]:
-    """Records of a ``runs.jsonl`` (a torn last line, from an interrupted run, is skipped)."""
-    out = []
+    """Records of a ``runs.jsonl`` (a torn last line, from an interrupted run, is skipped).
+
+    A gzipped copy beside it (``runs.jsonl.gz``, how a large record set is committed) is
+    read first; a record of the plain file replaces one of the same key.
+    """
+    import gzip
+
     p = Path(path)
-    if not p.exists():
-        return out
-    for line in p.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if "error" not in rec:
-            rec["label"] = relabel(rec)
-            out.append(rec)
-    return out
+    gz = p.with_name(p.name + ".gz")
+    texts = ([gzip.decompress(gz.read_bytes()).decode()] if gz.exists() else []) + \
+        ([p.read_text()] if p.exists() else [])
+    by_key: dict = {}
+    for text in texts:
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "error" not in rec:
+                rec["label"] = relabel(rec)
+                by_key[rec.get("key", len(by_key))] = rec
+    return list(by_key.values())
 
 
 CSV_FIELDS = ("setting", "activation", "sparsity", "target_slope", "depth", "width", "lr",

@@ -139,6 +139,15 @@ def visual_width(tex: str) -> float:
     return width
 
 
+
+def _power(exp: str) -> sp.Integer:
+    """The exponent SymPy's printer hands over as text (an integer, "2"), read without
+    parsing: a non-integer never reaches here (the printer passes only integer powers)."""
+    text = str(exp).strip()
+    if not text.lstrip("-").isdigit():
+        raise ValueError(f"unexpected exponent {text[:20]!r} of a Gaussian CDF/PDF")
+    return sp.Integer(int(text))
+
 class PaperLatexPrinter(LatexPrinter):
     r"""SymPy's LaTeX printer with the paper's notation.
 
@@ -220,17 +229,17 @@ class PaperLatexPrinter(LatexPrinter):
 
     def _print_GaussCDF(self, expr: GaussCDF, exp: str | None = None) -> str:
         if self._settings["cdf"] == "erf":
-            return self._print(to_erf(expr) if exp is None else to_erf(expr) ** sp.S(exp))
+            return self._print(to_erf(expr) if exp is None else to_erf(expr) ** _power(exp))
         return self._fn(r"\Phi", self._arg(expr.args[0]), exp)
 
     def _print_GaussPDF(self, expr: GaussPDF, exp: str | None = None) -> str:
         if self._settings["cdf"] == "erf":
-            return self._print(to_erf(expr) if exp is None else to_erf(expr) ** sp.S(exp))
+            return self._print(to_erf(expr) if exp is None else to_erf(expr) ** _power(exp))
         return self._fn(r"\varphi", self._arg(expr.args[0]), exp)
 
     def _print_GaussMass(self, expr: GaussMass, exp: str | None = None) -> str:
         if self._settings["cdf"] == "erf":
-            return self._print(to_erf(expr) if exp is None else to_erf(expr) ** sp.S(exp))
+            return self._print(to_erf(expr) if exp is None else to_erf(expr) ** _power(exp))
         a, b = expr.args
         tex = r"\Phi\left(%s\right) - \Phi\left(%s\right)" % (self._arg(b), self._arg(a))
         return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
